@@ -1,0 +1,47 @@
+"""listsync's sync engine: store, protocol, peers. The public API for `tui`.
+
+`tui` imports only from this module; everything it needs is in `__all__`.
+"""
+
+from __future__ import annotations
+
+from engine.errors import (
+    AuthError,
+    BlobMissingError,
+    ConfigError,
+    ConflictError,
+    CorruptJournalError,
+    EngineError,
+    IdentityError,
+    InvalidIdError,
+    NetworkError,
+    NotFoundError,
+    ProtocolError,
+    ReadOnlyError,
+    StorageFailedError,
+    StoreError,
+    TLSValidationError,
+    UsageError,
+)
+from engine.resources import certs_dir, data_dir
+
+__all__ = [
+    "AuthError",
+    "BlobMissingError",
+    "ConfigError",
+    "ConflictError",
+    "CorruptJournalError",
+    "EngineError",
+    "IdentityError",
+    "InvalidIdError",
+    "NetworkError",
+    "NotFoundError",
+    "ProtocolError",
+    "ReadOnlyError",
+    "StorageFailedError",
+    "StoreError",
+    "TLSValidationError",
+    "UsageError",
+    "certs_dir",
+    "data_dir",
+]

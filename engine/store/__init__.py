@@ -1,0 +1,1 @@
+"""listsync engine: document store (file journal, revision trees, blobs)."""

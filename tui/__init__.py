@@ -1,0 +1,1 @@
+"""listsync's faces: the command line and the Textual terminal app."""
