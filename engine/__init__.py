@@ -24,6 +24,7 @@ from engine.errors import (
     UsageError,
 )
 from engine.resources import certs_dir, data_dir
+from engine.store import Change, Database, Document, Revision, default_data_dir, open_user_db
 
 __all__ = [
     "AuthError",
@@ -44,4 +45,10 @@ __all__ = [
     "UsageError",
     "certs_dir",
     "data_dir",
+    "Database",
+    "Document",
+    "Revision",
+    "Change",
+    "open_user_db",
+    "default_data_dir",
 ]
