@@ -49,6 +49,7 @@ BACKDATE = dt.timedelta(days=1)
 
 SigningKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey \
     | ed448.Ed448PrivateKey
+_DNS_LABELS = re.compile(r"(?!localhost$)[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?")
 _KEY_PEM = re.compile(rb"-----BEGIN ([A-Z ]*)PRIVATE KEY-----.+?-----END \1PRIVATE KEY-----",
                       re.DOTALL)
 
@@ -131,7 +132,8 @@ def make_self_signed(common_name: str = "listsync listener", *, days: int = GENE
     key = ec.generate_private_key(ec.SECP256R1())
     now = now or dt.datetime.now(dt.UTC)
     if dns_names is None:
-        dns_names = tuple(dict.fromkeys(filter(None, ["localhost", socket.gethostname()])))
+        host = socket.gethostname()
+        dns_names = ("localhost", host) if _DNS_LABELS.fullmatch(host) else ("localhost",)
     alt: list[x509.GeneralName] = [x509.DNSName(n) for n in dns_names]
     alt += [x509.IPAddress(ipaddress.ip_address(a)) for a in ("127.0.0.1", "::1")]
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])

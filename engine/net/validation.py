@@ -67,9 +67,14 @@ class ClientTLS:
 
     def explain(self, err: BaseException) -> TLSValidationError:
         """A one-sentence TLSValidationError for a failed handshake (ssl error inside)."""
-        if isinstance(err, TLSValidationError):
-            return err
-        reason = getattr(err, "verify_message", None) or getattr(err, "reason", None) or str(err)
+        cause: BaseException | None = err
+        while cause is not None and not isinstance(cause, TLSValidationError | ssl.SSLError):
+            cause = cause.__cause__ or cause.__context__  # e.g. inside httpx.ConnectError
+        if isinstance(cause, TLSValidationError):
+            return cause
+        found = cause or err
+        reason = (getattr(found, "verify_message", None) or getattr(found, "reason", None)
+                  or str(found))
         lead = {"pinned": f"is not the pinned certificate ({self.expected})",
                 "ca": f"failed ca validation against {self.expected}"}.get(
                     self.mode, f"failed {self.mode} validation")

@@ -236,6 +236,7 @@ class Throttle:
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.rate, self.burst, self.max_delay, self.clock = rate, burst, max_delay, clock
         self._buckets: dict[str, _Bucket] = {}
+        self._reserves = 0
 
     def _bucket(self, address: str) -> _Bucket:
         now = self.clock()
@@ -246,7 +247,9 @@ class Throttle:
 
     def reserve(self, address: str) -> float | None:
         """Seconds to wait before checking a guess from `address`; None: refuse unchecked."""
-        if len(self._buckets) > 4096:  # forget addresses that have fully recovered
+        self._reserves += 1
+        if len(self._buckets) > 4096 and self._reserves % 1024 == 0:
+            # Forget addresses that have fully recovered (bounded memory).
             for key in list(self._buckets):
                 if self._bucket(key).tokens >= self.burst:
                     del self._buckets[key]
