@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import ipaddress
+import logging
 import os
 import re
 import secrets
@@ -32,6 +33,8 @@ from engine.resources import certs_dir
 
 if TYPE_CHECKING:
     from engine.net.validation import ClientAuth
+
+log = logging.getLogger(__name__)
 
 TLS_MODES = ("disabled", "anonymous", "bundled", "generated")
 BUNDLED_P12 = "listener-identity.p12"
@@ -237,7 +240,14 @@ def _load_generated(private: Path) -> Identity:
     if mode & ~PRIVATE_FILE_MODE:
         raise IdentityError(f"The key file {private} is readable by other users (mode {mode:o}); "
                             f"run chmod 600 on it or replace the identity.")
-    return load_identity_file(private)
+    identity = load_identity_file(private)
+    public = private.with_name(GENERATED_CERT)
+    try:  # keep the public copy in step (e.g. after a crash in the middle of a replace)
+        if not public.exists() or public.read_bytes() != identity.cert_pem:
+            write_atomic(public, identity.cert_pem, mode=0o644)
+    except OSError as err:
+        log.warning("Could not refresh %s: %s", public, err.strerror)
+    return identity
 
 
 def generated_identity(data_dir: Path, *, create: bool = True) -> Identity:

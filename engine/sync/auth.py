@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import json
@@ -37,11 +38,16 @@ _MAXMEM = 64 * 1024 * 1024
 _N_RANGE, _R_RANGE, _P_RANGE = (2**10, 2**18), (1, 32), (1, 16)
 
 
+def _utf8(text: str) -> bytes:
+    # surrogatepass: a password decoded leniently from a header must not crash the check.
+    return text.encode("utf-8", "surrogatepass")
+
+
 def hash_password(password: str, *, n: int = SCRYPT_N, r: int = SCRYPT_R, p: int = SCRYPT_P,
                   salt: bytes | None = None) -> str:
     """A new scrypt entry value for `password`, with a fresh random salt."""
     salt = os.urandom(SALT_BYTES) if salt is None else salt
-    digest = hashlib.scrypt(password.encode("utf-8"), salt=salt, n=n, r=r, p=p,
+    digest = hashlib.scrypt(_utf8(password), salt=salt, n=n, r=r, p=p,
                             dklen=HASH_BYTES, maxmem=_MAXMEM)
     b64 = base64.b64encode
     return f"n={n},r={r},p={p}${b64(salt).decode()}${b64(digest).decode()}"
@@ -57,7 +63,8 @@ def _parse_scrypt(value: str) -> tuple[int, int, int, bytes, bytes]:
     except (ValueError, KeyError) as err:
         raise ValueError("malformed scrypt value") from err
     ok = (_N_RANGE[0] <= n <= _N_RANGE[1] and n & (n - 1) == 0 and _R_RANGE[0] <= r <= _R_RANGE[1]
-          and _P_RANGE[0] <= p <= _P_RANGE[1] and len(salt) >= 8 and len(digest) >= 16)
+          and _P_RANGE[0] <= p <= _P_RANGE[1] and 128 * n * r <= _MAXMEM // 2
+          and len(salt) >= 8 and len(digest) >= 16)
     if not ok:
         raise ValueError("scrypt parameters out of range")
     return n, r, p, salt, digest
@@ -65,14 +72,17 @@ def _parse_scrypt(value: str) -> tuple[int, int, int, bytes, bytes]:
 
 def _scrypt_matches(value: str, password: str) -> bool:
     n, r, p, salt, want = _parse_scrypt(value)
-    got = hashlib.scrypt(password.encode("utf-8"), salt=salt, n=n, r=r, p=p, dklen=len(want),
+    got = hashlib.scrypt(_utf8(password), salt=salt, n=n, r=r, p=p, dklen=len(want),
                          maxmem=_MAXMEM)
     return hmac.compare_digest(got, want)
 
 
-# Unknown users and plaintext entries are hashed against this, so every check
-# costs one scrypt and timing tells nothing about which names exist.
-_DUMMY = hash_password("listsync dummy password", salt=b"\0" * SALT_BYTES)
+@functools.cache
+def _dummy() -> str:
+    """Unknown users and plaintext entries are hashed against this, so every check
+    costs one scrypt and timing tells nothing about which names exist (made on
+    first use: importing the engine must not cost a scrypt)."""
+    return hash_password("listsync dummy password", salt=b"\0" * SALT_BYTES)
 
 
 @dataclass(frozen=True)
@@ -91,11 +101,11 @@ class UserEntry:
         """Constant-time check costing one scrypt whatever the entry kind."""
         if self.scrypt is not None:
             return _scrypt_matches(self.scrypt, password)
-        _scrypt_matches(_DUMMY, password)
-        stored = (self.password or "").encode("utf-8")
+        _scrypt_matches(_dummy(), password)
+        stored = _utf8(self.password or "")
         # Compare digests so the time does not even depend on the length.
         return hmac.compare_digest(hashlib.sha256(stored).digest(),
-                                   hashlib.sha256(password.encode("utf-8")).digest())
+                                   hashlib.sha256(_utf8(password)).digest())
 
 
 def check_user_name(name: str) -> str:
@@ -320,7 +330,7 @@ class Authenticator:
             log.error("Refusing every login: %s", err)
             entry = None
         if entry is None:
-            _scrypt_matches(_DUMMY, password)  # same cost as a wrong password
+            _scrypt_matches(_dummy(), password)  # same cost as a wrong password
             return False
         return entry.matches(password)
 
@@ -329,7 +339,8 @@ class Authenticator:
         host = host_of(address)
         delay = self.throttle.reserve(host)
         if delay is None:
-            log.warning("Refused a login for %r from %s unchecked: too many failures.", user, host)
+            log.warning("Refused a login for %r from %s unchecked: too many failures.",
+                        user[:64], host)
             return False
         if delay > 0:
             await anyio.sleep(delay)
@@ -337,5 +348,6 @@ class Authenticator:
         if ok:
             self.throttle.refund(host)
         else:
-            log.info("Refused a login for %r from %s: unknown user or wrong password.", user, host)
+            log.info("Refused a login for %r from %s: unknown user or wrong password.",
+                     user[:64], host)
         return ok

@@ -89,6 +89,9 @@ def test_generated_identity_survives_reload_with_a_0600_key_file(tmp_path: Path)
     assert stat.S_IMODE(private.stat().st_mode) == 0o600
     assert stat.S_IMODE(private.parent.stat().st_mode) == 0o700
     assert fingerprint(ssl.PEM_cert_to_DER_cert(public.read_text())) == first.fingerprint
+    public.unlink()  # the public copy for peers to pin comes back on the next load
+    load_identity("generated", data_dir=tmp_path)
+    assert fingerprint(ssl.PEM_cert_to_DER_cert(public.read_text())) == first.fingerprint
 
 
 def test_replacing_the_generated_identity_changes_its_fingerprint(tmp_path: Path) -> None:
