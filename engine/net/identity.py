@@ -225,13 +225,17 @@ def generated_paths(data_dir: Path) -> tuple[Path, Path]:
 
 def _store_generated(data_dir: Path, *, replace: bool) -> Identity:
     private, public = generated_paths(data_dir)
-    ensure_private_dir(private.parent)
     identity = make_self_signed("listsync listener", days=GENERATED_DAYS, source=str(private))
-    if replace:
-        write_atomic(private, identity.private_pem())
-    elif not create_exclusive(private, identity.private_pem()):
-        return _load_generated(private)  # another process created it first: use theirs
-    write_atomic(public, identity.cert_pem, mode=0o644)
+    try:
+        ensure_private_dir(private.parent)
+        if replace:
+            write_atomic(private, identity.private_pem())
+        elif not create_exclusive(private, identity.private_pem()):
+            return _load_generated(private)  # another process created it first: use theirs
+        write_atomic(public, identity.cert_pem, mode=0o644)
+    except OSError as err:
+        raise IdentityError(f"Could not store the generated identity in {private.parent}: "
+                            f"{err.strerror}.") from err
     return identity
 
 

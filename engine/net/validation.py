@@ -150,7 +150,11 @@ def tofu_validation(host: str, port: int, store: TrustStore, *,
 
     def verify(got: bytes) -> None:
         seen = fingerprint(got)
-        known = store.remember_or_get(peer, seen)
+        try:
+            known = store.remember_or_get(peer, seen)
+        except (OSError, ConfigError) as err:
+            raise TLSValidationError(f"Could not check {peer} against the trust store "
+                                     f"{store.path}: {err}") from err
         if known is None:
             log.warning("First connection to %s: trusting its certificate SHA-256 %s from now on.",
                         peer, pretty_fingerprint(seen))

@@ -190,6 +190,13 @@ def effective_allowlist_path(data_dir: Path) -> Path:
 
 def _edit(data_dir: Path, change: Callable[[Allowlist], bool]) -> bool:
     own = allowlist_path(data_dir)
+    try:
+        return _edit_locked(data_dir, own, change)
+    except OSError as err:
+        raise ConfigError(f"Could not update the allowlist {own}: {err.strerror}.") from err
+
+
+def _edit_locked(data_dir: Path, own: Path, change: Callable[[Allowlist], bool]) -> bool:
     data_dir.mkdir(parents=True, exist_ok=True)
     with locked(own):
         if own.exists():

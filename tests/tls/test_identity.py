@@ -172,3 +172,20 @@ def test_server_context_needs_tls_1_2_and_leaves_no_key_on_disk() -> None:
     ctx = server_ssl_context(identity)
     assert ctx.minimum_version == ssl.TLSVersion.TLSv1_2
     assert set(Path(tempfile.gettempdir()).glob("listsync-tls-*")) == before
+
+
+def test_two_processes_starting_at_once_end_up_with_one_generated_identity(
+        tmp_path: Path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(4) as pool:
+        found = list(pool.map(lambda _: generated_identity(tmp_path).fingerprint, range(8)))
+    assert len(set(found)) == 1
+    assert found[0] == generated_identity(tmp_path).fingerprint
+
+
+def test_an_unwritable_data_dir_is_an_identity_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "file-not-dir"
+    blocker.write_text("")
+    with pytest.raises(IdentityError, match="Could not store the generated identity"):
+        generated_identity(blocker)
