@@ -36,7 +36,7 @@ from engine.net.identity import (
     replace_generated_identity,
     server_ssl_context,
 )
-from engine.net.trust import TrustStore, parse_peer, peer_key
+from engine.net.trust import TrustStore, normalize_fingerprint, parse_peer, peer_key
 from engine.net.validation import VALIDATION_MODES, ClientAuth, ClientTLS, client_validation
 from engine.sync.auth import (
     Allowlist,
@@ -95,4 +95,5 @@ __all__ = [
     "effective_allowlist_path",
     "list_users",
     "remove_user",
+    "normalize_fingerprint",
 ]

@@ -39,6 +39,14 @@ def parse_peer(text: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
+def normalize_fingerprint(text: str) -> str:
+    """`AB:CD:...`, `abcd...` or `sha256=abcd...` as 64 lowercase hex digits."""
+    hex_digits = text.strip().lower().removeprefix("sha256=").replace(":", "")
+    if not _HEX64.fullmatch(hex_digits):
+        raise UsageError(f"{text!r} is not a SHA-256 fingerprint (64 hex digits, colons allowed).")
+    return hex_digits
+
+
 class TrustStore:
     """host:port → certificate fingerprint, remembered on first use."""
 
@@ -86,6 +94,14 @@ class TrustStore:
             entries[peer] = fp
             self._write(entries)
             return None
+
+    def set(self, peer: str, fp: str) -> None:
+        """Trust `fp` for `peer` from now on (e.g. a fingerprint checked by eye)."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with locked(self.path):
+            entries = self.entries()
+            entries[peer] = normalize_fingerprint(fp)
+            self._write(entries)
 
     def forget(self, peer: str) -> bool:
         """Drop a peer's fingerprint; False if it was not remembered."""

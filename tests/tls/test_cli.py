@@ -110,6 +110,13 @@ def test_trust_forget_drops_a_remembered_peer(tmp_path: Path,
     assert _run(tmp_path, "trust", "forget", "no-port") == 2
 
 
+def test_trust_add_pre_seeds_a_fingerprint_checked_by_eye(tmp_path: Path) -> None:
+    listener = generated_identity(tmp_path / "listener")
+    assert _run(tmp_path, "trust", "add", "[fe80::1]:4984", listener.pretty_fingerprint) == 0
+    assert TrustStore.for_data_dir(tmp_path).entries() == {"[fe80::1]:4984": listener.fingerprint}
+    assert _run(tmp_path, "trust", "add", "h:1", "not-a-fingerprint") == 2
+
+
 @pytest.mark.skipif(importlib.util.find_spec("tui.commands.items") is None,
                     reason="the full CLI needs every command module (after the merge)")
 def test_the_real_command_line_shows_the_identity(tmp_path: Path) -> None:
