@@ -23,8 +23,33 @@ from engine.errors import (
     TLSValidationError,
     UsageError,
 )
+from engine.net.identity import (
+    TLS_MODES,
+    Identity,
+    fingerprint,
+    generated_identity,
+    generated_paths,
+    listener_ssl_context,
+    load_identity,
+    pretty_fingerprint,
+    replace_generated_identity,
+    server_ssl_context,
+)
+from engine.net.trust import TrustStore, normalize_fingerprint, parse_peer, peer_key
+from engine.net.validation import VALIDATION_MODES, ClientAuth, ClientTLS, client_validation
 from engine.resources import certs_dir, data_dir
 from engine.store import Change, Database, Document, Revision, default_data_dir, open_user_db
+from engine.sync.auth import (
+    Allowlist,
+    Authenticator,
+    UserEntry,
+    add_user,
+    allowlist_path,
+    check_user_name,
+    effective_allowlist_path,
+    list_users,
+    remove_user,
+)
 
 __all__ = [
     "AuthError",
@@ -51,4 +76,31 @@ __all__ = [
     "Change",
     "open_user_db",
     "default_data_dir",
+    "TLS_MODES",
+    "Identity",
+    "fingerprint",
+    "generated_identity",
+    "generated_paths",
+    "listener_ssl_context",
+    "load_identity",
+    "pretty_fingerprint",
+    "replace_generated_identity",
+    "server_ssl_context",
+    "TrustStore",
+    "parse_peer",
+    "peer_key",
+    "VALIDATION_MODES",
+    "ClientAuth",
+    "ClientTLS",
+    "client_validation",
+    "Allowlist",
+    "Authenticator",
+    "UserEntry",
+    "add_user",
+    "allowlist_path",
+    "check_user_name",
+    "effective_allowlist_path",
+    "list_users",
+    "remove_user",
+    "normalize_fingerprint",
 ]
