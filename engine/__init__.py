@@ -23,6 +23,18 @@ from engine.errors import (
     TLSValidationError,
     UsageError,
 )
+from engine.inventory import (
+    LIST_DOC_ID,
+    add_item,
+    adjust,
+    delete_item,
+    find_item,
+    items_view,
+    merge_list_bodies,
+    rename_item,
+    set_image,
+    set_quantity,
+)
 from engine.resources import certs_dir, data_dir
 
 __all__ = [
@@ -44,4 +56,14 @@ __all__ = [
     "UsageError",
     "certs_dir",
     "data_dir",
+    "LIST_DOC_ID",
+    "add_item",
+    "adjust",
+    "delete_item",
+    "find_item",
+    "items_view",
+    "merge_list_bodies",
+    "rename_item",
+    "set_image",
+    "set_quantity",
 ]
