@@ -87,3 +87,31 @@ def test_update_list_passes_the_operations_errors_through(
     with pytest.raises(NotFoundError):
         update_list(a, lambda body: set_image(body, "Kiwis", None, device="d", user="u", now=0))
     assert a.update_seq == before
+
+
+def sync(src: Database, dst: Database) -> None:
+    """A stand-in for replication of the list: every leaf of `src`, with its history."""
+    revs = [src.get_rev(LIST_DOC_ID, rev) for rev in src.leaves(LIST_DOC_ID)]
+    dst.put_revisions([rev for rev in revs if rev is not None])
+
+
+def test_criss_cross_syncs_between_three_kiosks_converge_without_double_counting(
+        tmp_path: Path) -> None:
+    a, b, c = (open_list_db(tmp_path, name) for name in "abc")
+    with a, b, c:
+        sell(a, "Apples")
+        sell(b, "Apples", 2)
+        sync(a, b)
+        sell(c, "Apples", 3)
+        sync(b, c)
+        sell(b, "Apples")
+        sync(c, a)
+        sync(a, b)
+        sync(b, a)
+        sync(c, a)
+        sell(a, "Apples")
+        for src, dst in [(a, b), (b, c), (c, a), (a, b), (b, c), (c, a)]:
+            sync(src, dst)
+        assert [apples(db) for db in (a, b, c)] == [2, 2, 2]
+        assert len({leaf(db).rev for db in (a, b, c)}) == 1
+        assert all(db.conflicts(LIST_DOC_ID) == [] for db in (a, b, c))
