@@ -35,7 +35,10 @@ from engine.inventory import (
     set_image,
     set_quantity,
 )
+from engine.listdoc import list_resolver, open_list_db, read_list, update_list
 from engine.resources import certs_dir, data_dir
+from engine.sample import load_sample
+from engine.store import Change, Database, Document, Revision, default_data_dir, open_user_db
 
 __all__ = [
     "AuthError",
@@ -56,6 +59,12 @@ __all__ = [
     "UsageError",
     "certs_dir",
     "data_dir",
+    "Database",
+    "Document",
+    "Revision",
+    "Change",
+    "open_user_db",
+    "default_data_dir",
     "LIST_DOC_ID",
     "add_item",
     "adjust",
@@ -66,4 +75,9 @@ __all__ = [
     "rename_item",
     "set_image",
     "set_quantity",
+    "list_resolver",
+    "load_sample",
+    "open_list_db",
+    "read_list",
+    "update_list",
 ]
