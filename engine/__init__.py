@@ -23,6 +23,19 @@ from engine.errors import (
     TLSValidationError,
     UsageError,
 )
+from engine.inventory import (
+    LIST_DOC_ID,
+    add_item,
+    adjust,
+    delete_item,
+    find_item,
+    items_view,
+    merge_list_bodies,
+    rename_item,
+    set_image,
+    set_quantity,
+)
+from engine.listdoc import list_resolver, open_list_db, read_list, update_list
 from engine.net.identity import (
     TLS_MODES,
     Identity,
@@ -37,19 +50,6 @@ from engine.net.identity import (
 )
 from engine.net.trust import TrustStore, normalize_fingerprint, parse_peer, peer_key
 from engine.net.validation import VALIDATION_MODES, ClientAuth, ClientTLS, client_validation
-from engine.inventory import (
-    LIST_DOC_ID,
-    add_item,
-    adjust,
-    delete_item,
-    find_item,
-    items_view,
-    merge_list_bodies,
-    rename_item,
-    set_image,
-    set_quantity,
-)
-from engine.listdoc import list_resolver, open_list_db, read_list, update_list
 from engine.resources import certs_dir, data_dir
 from engine.sample import load_sample
 from engine.store import Change, Database, Document, Revision, default_data_dir, open_user_db
