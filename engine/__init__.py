@@ -24,6 +24,20 @@ from engine.errors import (
     UsageError,
 )
 from engine.resources import certs_dir, data_dir
+from engine.sync.listener import (
+    ClientActivityChanged,
+    ClientConnected,
+    ClientDisconnected,
+    ClientRejected,
+    ConnectionInfo,
+    Listener,
+    ListenerEvent,
+    ListenerStarted,
+    ListenerStatus,
+    ListenerStopped,
+)
+from engine.sync.wsclient import connect
+from engine.sync.wsserver import WebSocketSettings
 
 __all__ = [
     "AuthError",
@@ -44,4 +58,16 @@ __all__ = [
     "UsageError",
     "certs_dir",
     "data_dir",
+    "ClientActivityChanged",
+    "ClientConnected",
+    "ClientDisconnected",
+    "ClientRejected",
+    "ConnectionInfo",
+    "Listener",
+    "ListenerEvent",
+    "ListenerStarted",
+    "ListenerStatus",
+    "ListenerStopped",
+    "WebSocketSettings",
+    "connect",
 ]
