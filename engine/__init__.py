@@ -24,13 +24,14 @@ from engine.errors import (
     UsageError,
 )
 from engine.resources import certs_dir, data_dir
-from engine.sync.listener import (
+from engine.sync.listener import Listener
+from engine.sync.listenerstatus import (
     ClientActivityChanged,
     ClientConnected,
     ClientDisconnected,
     ClientRejected,
     ConnectionInfo,
-    Listener,
+    EventStream,
     ListenerEvent,
     ListenerStarted,
     ListenerStatus,
@@ -63,6 +64,7 @@ __all__ = [
     "ClientDisconnected",
     "ClientRejected",
     "ConnectionInfo",
+    "EventStream",
     "Listener",
     "ListenerEvent",
     "ListenerStarted",

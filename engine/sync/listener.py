@@ -10,150 +10,31 @@ from __future__ import annotations
 import ipaddress
 import logging
 import ssl
-from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
-from types import TracebackType
 
 import anyio
 from anyio.abc import ByteStream, SocketListener, SocketStream, TaskGroup, TaskStatus
 from anyio.streams.tls import TLSStream
 
 from engine.errors import NetworkError, RemoteProtocolError, UsageError
-from engine.sync.wsserver import (
-    Authenticator,
-    DatabaseFilter,
-    Rejection,
-    ServerChannel,
-    WebSocketSettings,
-    accept_websocket,
+from engine.sync.listenerstatus import (
+    ClientActivityChanged,
+    ClientConnected,
+    ClientDisconnected,
+    ClientRejected,
+    ConnectionInfo,
+    EventStream,
+    ListenerEvent,
+    ListenerStarted,
+    ListenerStatus,
+    ListenerStopped,
 )
+from engine.sync.wsserver import ServerChannel, WebSocketSettings
+from engine.sync.wsupgrade import Authenticator, DatabaseFilter, Rejection, accept_websocket
 
 log = logging.getLogger(__name__)
 
 Handler = Callable[[ServerChannel, str], Awaitable[None]]
-
-
-@dataclass(frozen=True, slots=True)
-class ConnectionInfo:
-    """One authenticated client connection, as the status shows it."""
-
-    id: int
-    user: str
-    address: str
-    db: str
-    since: float  # time.time() when the upgrade was accepted
-    busy: bool
-
-
-@dataclass(frozen=True, slots=True)
-class ListenerStatus:
-    """A snapshot of the listener."""
-
-    running: bool
-    port: int | None
-    urls: tuple[str, ...]
-    connections: tuple[ConnectionInfo, ...]
-
-    @property
-    def connection_count(self) -> int:
-        return len(self.connections)
-
-    @property
-    def active_count(self) -> int:
-        return sum(1 for c in self.connections if c.busy)
-
-
-@dataclass(frozen=True, slots=True)
-class ListenerStarted:
-    port: int
-    urls: tuple[str, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class ClientConnected:
-    connection: ConnectionInfo
-
-
-@dataclass(frozen=True, slots=True)
-class ClientActivityChanged:
-    """The handler marked the connection busy or idle (`connection.busy`)."""
-
-    connection: ConnectionInfo
-
-
-@dataclass(frozen=True, slots=True)
-class ClientDisconnected:
-    connection: ConnectionInfo
-    reason: str
-
-
-@dataclass(frozen=True, slots=True)
-class ClientRejected:
-    """An upgrade was refused with 401 (or 500 if the authenticator failed)."""
-
-    address: str
-    user: str | None
-    status: int
-
-
-@dataclass(frozen=True, slots=True)
-class ListenerStopped:
-    pass
-
-
-ListenerEvent = (
-    ListenerStarted | ClientConnected | ClientActivityChanged | ClientDisconnected
-    | ClientRejected | ListenerStopped
-)
-
-
-class EventStream:
-    """A subscription to listener events; the oldest are dropped past `maxlen`."""
-
-    def __init__(self, owner: Listener, maxlen: int) -> None:
-        self._owner = owner
-        self._queue: deque[ListenerEvent] = deque(maxlen=maxlen)
-        self._wake = anyio.Event()
-        self._closed = False
-
-    def _push(self, event: ListenerEvent) -> None:
-        self._queue.append(event)
-        self._wake.set()
-
-    def __aiter__(self) -> EventStream:
-        return self
-
-    async def __anext__(self) -> ListenerEvent:
-        while not self._queue:
-            if self._closed:
-                raise StopAsyncIteration
-            await self._wake.wait()
-            self._wake = anyio.Event()
-        return self._queue.popleft()
-
-    def close(self) -> None:
-        self._closed = True
-        self._wake.set()
-        self._owner._subscribers.discard(self)
-
-    def __enter__(self) -> EventStream:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
-    async def __aenter__(self) -> EventStream:
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
 
 class Listener:
@@ -226,7 +107,7 @@ class Listener:
 
     def events(self, maxlen: int = 1024) -> EventStream:
         """Subscribe to status changes from now on; close the stream when done."""
-        stream = EventStream(self, maxlen)
+        stream = EventStream(maxlen, self._subscribers.discard)
         self._subscribers.add(stream)
         return stream
 
@@ -322,7 +203,9 @@ class Listener:
             tg.start_soon(self._connection, stream)
 
     async def _connection(self, raw: SocketStream) -> None:
-        address = _format_address(raw.extra(anyio.abc.SocketAttribute.remote_address))
+        remote = raw.extra(anyio.abc.SocketAttribute.remote_address)
+        address = _format_address(remote)
+        host = str(remote[0]) if isinstance(remote, tuple) else address
         stream: ByteStream = raw
         try:
             result: ServerChannel | Rejection | None = None
@@ -338,7 +221,8 @@ class Listener:
                                 standard_compatible=False,
                             )
                         result = await accept_websocket(
-                            stream, peer_address=address, authenticate=self.authenticate,
+                            stream, peer_address=address, peer_host=host,
+                            authenticate=self.authenticate,
                             databases=self.databases, settings=self.settings,
                         )
                 except TimeoutError:

@@ -271,6 +271,8 @@ async def connect(
         raise UsageError(f"{url!r} is not a valid websocket URL.") from err
     if parsed.scheme not in ("ws", "wss") or not parsed.host:
         raise UsageError(f"{url!r} is not a ws:// or wss:// URL.")
+    if ":" in username:
+        raise UsageError("A user name cannot contain a colon (Basic auth would split it).")
     tls = parsed.scheme == "wss"
     if verify_server_cert is not None and not tls:
         raise UsageError("A server certificate check needs a wss:// URL.")

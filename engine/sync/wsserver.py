@@ -1,28 +1,23 @@
 """Server side of one websocket connection over an anyio byte stream.
 
-`accept_websocket` reads the HTTP upgrade request (h11), answers 404/401 or
-101, and returns a `ServerChannel`, which runs wsproto over the stream: whole
-binary frames in and out, pings answered and sent, our frame limit enforced.
+`ServerChannel` runs wsproto over a stream whose HTTP upgrade was accepted
+(see `wsupgrade`): whole binary frames in and out, pings answered and sent,
+a silent peer dropped, our frame limit enforced without buffering past it.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
-from urllib.parse import unquote
 
 import anyio
-import h11
 from anyio.abc import ByteStream
-from wsproto import ConnectionType, WSConnection
+from wsproto import WSConnection
 from wsproto.connection import ConnectionState
 from wsproto.events import (
-    AcceptConnection,
     BytesMessage,
     CloseConnection,
     Event,
@@ -31,15 +26,11 @@ from wsproto.events import (
     TextMessage,
 )
 from wsproto.utilities import LocalProtocolError as WsLocalProtocolError
-from wsproto.utilities import RemoteProtocolError as WsRemoteProtocolError
 
 from engine.errors import EngineError, LocalProtocolError, NetworkError, RemoteProtocolError
 from engine.sync.channel import DEFAULT_MAX_FRAME
 
 log = logging.getLogger(__name__)
-
-Authenticator = Callable[[str, str, str], Awaitable[bool]]
-DatabaseFilter = Callable[[str], bool] | Collection[str]
 
 READ_CHUNK = 65536
 STREAM_ERRORS = (anyio.BrokenResourceError, anyio.ClosedResourceError, anyio.EndOfStream, OSError)
@@ -55,138 +46,6 @@ class WebSocketSettings:
     close_timeout: float = 2.0  # seconds to wait for the peer's close reply
     max_request_bytes: int = 16384  # HTTP request head size limit
     queue: int = 4  # whole frames buffered ahead of receive()
-
-
-@dataclass(frozen=True)
-class Rejection:
-    """The upgrade was refused (or never arrived); the response, if any, was sent."""
-
-    status: int | None  # HTTP status sent; None when nothing was sent
-    reason: str
-    user: str | None = None
-
-
-def _http_response(status: int, phrase: str, *extra: str) -> bytes:
-    body = f"{status} {phrase}\n".encode()
-    head = [
-        f"HTTP/1.1 {status} {phrase}",
-        "Content-Type: text/plain; charset=utf-8",
-        f"Content-Length: {len(body)}",
-        "Connection: close",
-        *extra,
-    ]
-    return ("\r\n".join(head) + "\r\n\r\n").encode("ascii") + body
-
-
-UNAUTHORIZED = _http_response(401, "Unauthorized", 'WWW-Authenticate: Basic realm="listsync"')
-NOT_FOUND = _http_response(404, "Not Found")
-BAD_REQUEST = _http_response(400, "Bad Request")
-SERVER_ERROR = _http_response(500, "Internal Server Error")
-
-
-def parse_basic_auth(value: bytes | None) -> tuple[str, str] | None:
-    """(user, password) from an Authorization header value, None if absent or malformed."""
-    if value is None:
-        return None
-    scheme, _, token = value.strip().partition(b" ")
-    if scheme.lower() != b"basic":
-        return None
-    try:
-        decoded = base64.b64decode(token.strip(), validate=True).decode("utf-8")
-    except (binascii.Error, ValueError):
-        return None
-    user, sep, password = decoded.partition(":")
-    if not sep or not user:
-        return None
-    return user, password
-
-
-def _database_allowed(name: str, databases: DatabaseFilter) -> bool:
-    if callable(databases):
-        return bool(databases(name))
-    return name in databases
-
-
-async def accept_websocket(
-    stream: ByteStream,
-    *,
-    peer_address: str,
-    authenticate: Authenticator,
-    databases: DatabaseFilter,
-    settings: WebSocketSettings | None = None,
-) -> ServerChannel | Rejection:
-    """Read one upgrade request and answer it; the caller applies the handshake timeout.
-
-    Non-websocket requests and unknown paths get 404 (before auth, so nothing
-    about the request is trusted); missing or wrong credentials get 401, then
-    an unknown database 404, so an unauthenticated client learns no db names.
-    """
-    settings = settings or WebSocketSettings()
-    http = h11.Connection(h11.SERVER, max_incomplete_event_size=settings.max_request_bytes)
-    while True:
-        try:
-            event = http.next_event()
-        except h11.RemoteProtocolError:
-            await _send_quietly(stream, BAD_REQUEST)
-            return Rejection(400, "malformed HTTP request")
-        if event is h11.NEED_DATA:
-            try:
-                data = await stream.receive(READ_CHUNK)
-            except STREAM_ERRORS:
-                return Rejection(None, "closed before a complete request")
-            http.receive_data(data)
-            continue
-        if isinstance(event, h11.Request):
-            break
-        return Rejection(None, "closed before a complete request")
-
-    path = event.target.decode("latin-1").split("?", 1)[0]
-    ws = WSConnection(ConnectionType.SERVER)
-    try:
-        if event.method != b"GET":
-            raise WsRemoteProtocolError("not GET")
-        ws.initiate_upgrade_connection(list(event.headers), event.target)
-        list(ws.events())  # the wsproto Request event; its checks already ran
-    except WsRemoteProtocolError:
-        await _send_quietly(stream, NOT_FOUND)
-        return Rejection(404, "not a websocket upgrade request")
-
-    credentials = parse_basic_auth(dict(event.headers).get(b"authorization"))
-    if credentials is None:
-        await _send_quietly(stream, UNAUTHORIZED)
-        return Rejection(401, "missing or malformed credentials")
-    user, password = credentials
-    try:
-        allowed = await authenticate(user, password, peer_address)
-    except Exception:
-        log.exception("The authenticator failed for a client at %s", peer_address)
-        await _send_quietly(stream, SERVER_ERROR)
-        return Rejection(500, "authenticator failed", user)
-    if not allowed:
-        await _send_quietly(stream, UNAUTHORIZED)
-        return Rejection(401, "user name or password refused", user)
-
-    db = unquote(path[1:]) if path.startswith("/") else ""
-    if not db or "/" in db or not _database_allowed(db, databases):
-        await _send_quietly(stream, NOT_FOUND)
-        return Rejection(404, "no such database", user)
-
-    try:
-        await stream.send(ws.send(AcceptConnection()))
-    except STREAM_ERRORS:
-        return Rejection(None, "lost during the upgrade", user)
-    pending, _closed = http.trailing_data
-    return ServerChannel(
-        stream, ws, peer_address=peer_address, user=user, db=db,
-        settings=settings, pending=bytes(pending),
-    )
-
-
-async def _send_quietly(stream: ByteStream, data: bytes) -> None:
-    try:
-        await stream.send(data)
-    except STREAM_ERRORS:
-        pass
 
 
 class ServerChannel:
@@ -289,7 +148,9 @@ class ServerChannel:
             return
         self._closing = True
         try:
-            self._fail(NetworkError("The connection was closed."))
+            self._fail(NetworkError(
+                f"This side closed the connection (code {code}{': ' + reason if reason else ''})."
+            ))
             self._in_receive.close()
             if self._ws.state is ConnectionState.OPEN and not self._done.is_set():
                 self.close_code = self.close_code or code

@@ -22,7 +22,8 @@ from wsproto import ConnectionType, WSConnection
 from wsproto.events import AcceptConnection, Event, Request
 
 from engine.errors import NetworkError
-from engine.sync.listener import Listener, ListenerEvent
+from engine.sync.listener import Listener
+from engine.sync.listenerstatus import ListenerEvent
 from engine.sync.wsserver import ServerChannel, WebSocketSettings
 
 USERS = {"alice": "wonderland", "bob": "builder"}

@@ -13,7 +13,7 @@ from engine.errors import (
     RemoteProtocolError,
     UsageError,
 )
-from engine.sync.listener import ClientDisconnected
+from engine.sync.listenerstatus import ClientDisconnected
 from engine.sync.wsclient import connect
 from engine.sync.wsserver import ServerChannel, WebSocketSettings
 from tests.transport.support import (

@@ -9,7 +9,7 @@ import pytest
 from wsproto.events import BytesMessage, CloseConnection, Ping, Pong, TextMessage
 
 from engine.errors import AuthError, NetworkError, RemoteProtocolError
-from engine.sync.listener import (
+from engine.sync.listenerstatus import (
     ClientActivityChanged,
     ClientConnected,
     ClientDisconnected,
@@ -88,7 +88,7 @@ async def test_wrong_password_and_unknown_user_get_the_same_401_once() -> None:
         ):
             async with connect(url(listener), username="alice", password="nope"):
                 pass
-        assert [user for user, _ in auth.calls] == ["alice"]  # no retry loop
+        assert auth.calls == [("alice", "127.0.0.1")]  # once: no retry loop; host only
 
 
 @pytest.mark.parametrize("header", [
