@@ -11,7 +11,7 @@ import logging
 import ssl
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import httpcore
@@ -38,7 +38,7 @@ from engine.errors import (
     TLSValidationError,
     UsageError,
 )
-from engine.sync.channel import DEFAULT_MAX_FRAME
+from engine.sync.channel import DEFAULT_MAX_FRAME, MessageChannel
 
 log = logging.getLogger(__name__)
 
@@ -403,3 +403,9 @@ def _cause(err: BaseException, kind: type[BaseException]) -> BaseException | Non
             return seen
         seen = seen.__cause__ or seen.__context__
     return None
+
+
+if TYPE_CHECKING:
+
+    def _is_a_message_channel(channel: ClientChannel) -> MessageChannel:
+        return channel  # mypy proves the protocol is met

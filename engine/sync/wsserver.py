@@ -12,6 +12,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import anyio
 from anyio.abc import ByteStream
@@ -28,7 +29,7 @@ from wsproto.events import (
 from wsproto.utilities import LocalProtocolError as WsLocalProtocolError
 
 from engine.errors import EngineError, LocalProtocolError, NetworkError, RemoteProtocolError
-from engine.sync.channel import DEFAULT_MAX_FRAME
+from engine.sync.channel import DEFAULT_MAX_FRAME, MessageChannel
 
 log = logging.getLogger(__name__)
 
@@ -300,3 +301,9 @@ class ServerChannel:
                         await self._send_event(Ping(payload=b"listsync"))
                     except EngineError:
                         return
+
+
+if TYPE_CHECKING:
+
+    def _is_a_message_channel(channel: ServerChannel) -> MessageChannel:
+        return channel  # mypy proves the protocol is met

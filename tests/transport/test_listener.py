@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 
 import anyio
@@ -9,6 +10,7 @@ import pytest
 from wsproto.events import BytesMessage, CloseConnection, Ping, Pong, TextMessage
 
 from engine.errors import AuthError, NetworkError, RemoteProtocolError
+from engine.sync.listener import Listener
 from engine.sync.listenerstatus import (
     ClientActivityChanged,
     ClientConnected,
@@ -25,6 +27,7 @@ from tests.transport.support import (
     AuthLog,
     RawClient,
     basic,
+    echo,
     http_exchange,
     next_event_of,
     read_to_end,
@@ -112,7 +115,7 @@ async def test_handshake_timeout_closes_a_silent_connection() -> None:
 
 
 async def test_half_request_and_garbage_do_not_disturb_a_healthy_connection() -> None:
-    settings = WebSocketSettings(handshake_timeout=1.0)
+    settings = WebSocketSettings(handshake_timeout=0.5)
     async with running_listener(settings=settings) as listener:
         port = listener.port or 0
         async with connect(url(listener), **ALICE) as healthy:
@@ -304,3 +307,61 @@ async def test_oversize_binary_frame_from_raw_client_is_not_buffered() -> None:
                 await raw.send(BytesMessage(data=b"y" * 512, message_finished=False))
             event = await raw.next_event()
             assert isinstance(event, CloseConnection) and event.code == 1009
+
+
+async def test_credentials_never_reach_the_logs(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    secret = "s3cret-Pa55word"
+    token = basic("alice", secret).split()[1]
+    async with running_listener() as listener:
+        with pytest.raises(AuthError):
+            async with connect(url(listener), username="alice", password=secret):
+                pass
+        await http_exchange(listener.port or 0, upgrade_request(None, basic("alice", secret)))
+        async with connect(url(listener), **ALICE) as channel:
+            await channel.send(b"x")
+            await channel.receive()
+    text = "\n".join(r.getMessage() for r in caplog.records)
+    assert "127.0.0.1" in text  # the logs did capture the listener's messages
+    for needle in (secret, token, USERS["alice"], "uthorization"):
+        assert needle not in text
+
+
+async def test_a_port_in_use_is_a_network_error() -> None:
+    async with running_listener() as first:
+        second = Listener(echo, authenticate=AuthLog(), databases={DB}, host="127.0.0.1",
+                          port=first.port or 0)
+        with pytest.raises(NetworkError, match=str(first.port)):
+            await second.serve()
+        assert not second.running
+
+
+async def test_stop_is_bounded_when_a_handler_ignores_the_close() -> None:
+    entered = anyio.Event()
+
+    async def stubborn(channel: ServerChannel, db: str) -> None:
+        with channel.busy():
+            entered.set()
+            await anyio.sleep_forever()
+
+    async with running_listener(stubborn, stop_grace=0.2) as listener, \
+            connect(url(listener), **ALICE) as channel:
+        with anyio.fail_after(5):
+            await entered.wait()
+            assert listener.active_count == 1
+            await listener.stop()
+            with pytest.raises(NetworkError, match="1001"):
+                await channel.receive()
+        assert listener.connection_count == 0
+
+
+async def test_listening_on_all_interfaces_reports_a_url_per_address() -> None:
+    listener = Listener(echo, authenticate=AuthLog(), databases={DB}, host="0.0.0.0")
+    async with anyio.create_task_group() as tg:
+        port = await tg.start(listener.serve)
+        assert f"ws://127.0.0.1:{port}/" in listener.urls
+        assert all(u.startswith("ws://") and u.endswith(f":{port}/") for u in listener.urls)
+        async with connect(f"ws://127.0.0.1:{port}/{DB}", **ALICE) as channel:
+            await channel.send(b"any interface")
+            assert await channel.receive() == b"any interface"
+        await listener.stop()
