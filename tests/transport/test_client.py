@@ -155,3 +155,16 @@ async def test_server_that_stops_reading_fails_a_blocked_send() -> None:
             with anyio.fail_after(5), pytest.raises(NetworkError, match="stopped answering"):
                 while True:
                     await channel.send(b"q" * 1024 * 1024)
+
+
+async def test_a_single_frame_announcing_a_gigabyte_from_the_server_is_refused() -> None:
+    async def huge(stream: SocketStream) -> None:
+        await accept_raw_upgrade(stream)
+        await stream.send(bytes([0x82, 127]) + (1 << 30).to_bytes(8, "big") + b"g" * 200_000)
+        await read_to_end(stream)
+
+    async with raw_server(huge) as port:
+        with anyio.fail_after(5), pytest.raises(RemoteProtocolError, match="limit"):
+            async with connect(f"ws://127.0.0.1:{port}/userdb", **ALICE,
+                               max_frame=100_000) as channel:
+                await channel.receive()

@@ -365,3 +365,14 @@ async def test_listening_on_all_interfaces_reports_a_url_per_address() -> None:
             await channel.send(b"any interface")
             assert await channel.receive() == b"any interface"
         await listener.stop()
+
+
+async def test_a_single_frame_announcing_a_gigabyte_is_refused_early() -> None:
+    settings = WebSocketSettings(max_frame=64 * 1024)
+    async with running_listener(settings=settings) as listener, \
+            RawClient.connect(listener.port or 0) as raw:
+        header = bytes([0x82, 0x80 | 127]) + (1 << 30).to_bytes(8, "big") + b"\0\0\0\0"
+        with anyio.fail_after(5):
+            await raw.stream.send(header + b"g" * (128 * 1024))  # zero mask: plain bytes
+            event = await raw.next_event()
+            assert isinstance(event, CloseConnection) and event.code == 1009
