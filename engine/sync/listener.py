@@ -203,10 +203,14 @@ class Listener:
             tg.start_soon(self._connection, stream)
 
     async def _connection(self, raw: SocketStream) -> None:
-        remote = raw.extra(anyio.abc.SocketAttribute.remote_address)
+        stream: ByteStream = raw
+        try:
+            # getpeername() fails on a socket the peer already reset.
+            remote = raw.extra(anyio.abc.SocketAttribute.remote_address, None)
+        except OSError:
+            remote = None
         address = _format_address(remote)
         host = str(remote[0]) if isinstance(remote, tuple) else address
-        stream: ByteStream = raw
         try:
             result: ServerChannel | Rejection | None = None
             with anyio.CancelScope() as scope:
@@ -238,6 +242,9 @@ class Listener:
                     self._emit(ClientRejected(address, result.user, result.status))
             elif result is not None:
                 await self._run_channel(result, address)
+        except Exception:
+            # A bug in one connection must not take the listener and the others down.
+            log.warning("The connection from %s failed", address, exc_info=True)
         finally:
             await anyio.aclose_forcefully(stream)
             self._tasks -= 1
@@ -294,7 +301,7 @@ def _format_address(addr: object) -> str:
     if isinstance(addr, tuple) and len(addr) >= 2:
         host, port = str(addr[0]), addr[1]
         return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-    return str(addr)
+    return "unknown address" if addr is None else str(addr)
 
 
 def _urls(listeners: Sequence[SocketListener], port: int, tls: bool) -> tuple[str, ...]:

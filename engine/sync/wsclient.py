@@ -373,7 +373,7 @@ def _map_error(err: BaseException, where: str, db: str) -> BaseException:
         return _closed_error(err.code, err.reason)
     if isinstance(err, _PeerBrokeProtocol):
         return err.error
-    if isinstance(err, HTTPXWSException):
+    if isinstance(err, HTTPXWSException | WsLocalProtocolError):
         return NetworkError(f"The connection to {where} was lost.")
     if isinstance(err, httpx.TimeoutException):
         return NetworkError(f"Timed out talking to {where}.")

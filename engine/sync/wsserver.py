@@ -211,6 +211,9 @@ class ServerChannel:
                     await self._feed(data)
         except EngineError as err:
             self._fail(err)
+        except WsLocalProtocolError as err:  # bytes after the close: the connection is over
+            self._fail(NetworkError("The connection is closed."))
+            log.debug("Data from %s after the close: %s", self._peer_address, err)
         finally:
             self._in_send.close()
             self._done.set()

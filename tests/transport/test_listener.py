@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
+import struct
 
 import anyio
 import pytest
@@ -376,3 +378,18 @@ async def test_a_single_frame_announcing_a_gigabyte_is_refused_early() -> None:
             await raw.stream.send(header + b"g" * (128 * 1024))  # zero mask: plain bytes
             event = await raw.next_event()
             assert isinstance(event, CloseConnection) and event.code == 1009
+
+
+async def test_connections_reset_at_once_do_not_take_the_listener_down() -> None:
+    async with running_listener() as listener:
+        for _ in range(200):
+            sock = socket.socket()
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            sock.connect(("127.0.0.1", listener.port or 0))
+            sock.close()  # linger 0: an RST instead of a FIN
+        await anyio.wait_all_tasks_blocked()
+        with anyio.fail_after(5):
+            async with connect(url(listener), **ALICE) as channel:
+                await channel.send(b"still serving")
+                assert await channel.receive() == b"still serving"
+        assert listener.running
