@@ -64,6 +64,21 @@ from engine.sync.auth import (
     list_users,
     remove_user,
 )
+from engine.sync.listener import Listener
+from engine.sync.listenerstatus import (
+    ClientActivityChanged,
+    ClientConnected,
+    ClientDisconnected,
+    ClientRejected,
+    ConnectionInfo,
+    EventStream,
+    ListenerEvent,
+    ListenerStarted,
+    ListenerStatus,
+    ListenerStopped,
+)
+from engine.sync.wsclient import connect
+from engine.sync.wsserver import WebSocketSettings
 
 __all__ = [
     "AuthError",
@@ -132,4 +147,17 @@ __all__ = [
     "open_list_db",
     "read_list",
     "update_list",
+    "ClientActivityChanged",
+    "ClientConnected",
+    "ClientDisconnected",
+    "ClientRejected",
+    "ConnectionInfo",
+    "EventStream",
+    "Listener",
+    "ListenerEvent",
+    "ListenerStarted",
+    "ListenerStatus",
+    "ListenerStopped",
+    "WebSocketSettings",
+    "connect",
 ]
