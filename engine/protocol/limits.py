@@ -13,7 +13,7 @@ from typing import Any
 PROTOCOL_VERSION = (1, 0)
 FEATURES = ("deltas", "blobs")
 
-_REV_RE = re.compile(r"[1-9][0-9]{0,9}-[0-9a-f]{32}\Z")
+_REV_RE = re.compile(r"[1-9][0-9]{0,8}-[0-9a-f]{32}\Z")
 _DIGEST_RE = re.compile(r"sha256-[0-9a-f]{64}\Z")
 _CONTROL = {chr(c) for c in range(0x20)} | {"\x7f"}
 
