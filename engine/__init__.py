@@ -50,6 +50,7 @@ from engine.net.identity import (
 )
 from engine.net.trust import TrustStore, normalize_fingerprint, parse_peer, peer_key
 from engine.net.validation import VALIDATION_MODES, ClientAuth, ClientTLS, client_validation
+from engine.peer import ListenOptions, make_connector, make_listener, split_url
 from engine.resources import certs_dir, data_dir
 from engine.sample import load_sample
 from engine.store import Change, Database, Document, Revision, default_data_dir, open_user_db
@@ -64,6 +65,7 @@ from engine.sync.auth import (
     list_users,
     remove_user,
 )
+from engine.sync.config import Mode, ReplicatorConfig, RetryPolicy
 from engine.sync.listener import Listener
 from engine.sync.listenerstatus import (
     ClientActivityChanged,
@@ -77,6 +79,9 @@ from engine.sync.listenerstatus import (
     ListenerStatus,
     ListenerStopped,
 )
+from engine.sync.replicator import Replicator
+from engine.sync.server_session import serve_peer
+from engine.sync.status import Activity, Direction, DocumentReplicated, ReplicatorStatus
 from engine.sync.wsclient import connect
 from engine.sync.wsserver import WebSocketSettings
 
@@ -160,4 +165,17 @@ __all__ = [
     "ListenerStopped",
     "WebSocketSettings",
     "connect",
+    "ListenOptions",
+    "make_connector",
+    "make_listener",
+    "split_url",
+    "Mode",
+    "ReplicatorConfig",
+    "RetryPolicy",
+    "Replicator",
+    "serve_peer",
+    "Activity",
+    "Direction",
+    "DocumentReplicated",
+    "ReplicatorStatus",
 ]
