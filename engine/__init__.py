@@ -25,6 +25,22 @@ from engine.errors import (
 )
 from engine.resources import certs_dir, data_dir
 
+# isort: split
+from engine.net.advertise import Advertiser
+from engine.net.browse import Browser, browse_once
+from engine.net.interfaces import MulticastCheck, multicast_available
+from engine.net.peers import (
+    DiscoveredPeer,
+    ManualPeer,
+    ManualPeers,
+    PeerAppeared,
+    PeerChanged,
+    PeerEvent,
+    PeerLeft,
+    fingerprint_hint_mismatch,
+    merged_peers,
+)
+
 __all__ = [
     "AuthError",
     "BlobMissingError",
@@ -44,4 +60,18 @@ __all__ = [
     "UsageError",
     "certs_dir",
     "data_dir",
+    "Advertiser",
+    "Browser",
+    "DiscoveredPeer",
+    "ManualPeer",
+    "ManualPeers",
+    "MulticastCheck",
+    "PeerAppeared",
+    "PeerChanged",
+    "PeerEvent",
+    "PeerLeft",
+    "browse_once",
+    "fingerprint_hint_mismatch",
+    "merged_peers",
+    "multicast_available",
 ]
