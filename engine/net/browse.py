@@ -146,6 +146,8 @@ class Browser:
                 peer = _peer_from_cache(zc, name)
             if peer is not None:
                 self._put(key, peer)
+        except Exception as err:  # one odd advert must not end browsing
+            log.warning("Could not resolve %s: %s", name, err)
         finally:
             self._resolving.discard(key)
 
@@ -248,7 +250,7 @@ def _peer_from_cache(zc: Zeroconf, name: str, now: float | None = None) -> Disco
         v6 = [a for a in v6 if "%" in a or not _is_link_local(a)]  # undialable without a zone
     if not v4 and not v6:
         return None
-    v6.sort(key=_is_link_local)  # routable first
+    v6.sort(key=lambda a: (_is_link_local(a), a))  # routable first; stable across reads
     instance = srv.name[: -len(SERVICE_TYPE) - 1] if srv.name.lower().endswith(
         SERVICE_TYPE) else srv.name
     return DiscoveredPeer(

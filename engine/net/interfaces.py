@@ -189,12 +189,10 @@ def multicast_available(choice: Sequence[str] | None = None) -> MulticastCheck:
     """Whether this host can send and receive mDNS on some interface.
 
     Needs a usable interface (up, MULTICAST flag, not loopback, with an
-    address) on which joining the mDNS group succeeds.
+    address) on which joining the mDNS group succeeds. Raises ConfigError
+    when `choice` names an interface or address that is not here.
     """
-    try:
-        chosen = select_interfaces(choice)
-    except ConfigError as err:
-        return MulticastCheck(False, str(err))
+    chosen = select_interfaces(choice)
     if not chosen:
         return MulticastCheck(
             False,

@@ -10,6 +10,7 @@ import contextlib
 import ipaddress
 import json
 import os
+import re
 import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -146,17 +147,20 @@ class ManualPeer:
         """Parse "HOST:PORT" (IPv6 as "[ADDR]:PORT"); raises UsageError."""
         text = text.strip()
         host, sep, port_text = text.rpartition(":")
-        if host.startswith("[") and host.endswith("]"):
+        bracketed = host.startswith("[") and host.endswith("]")
+        if bracketed:
             host = host[1:-1]
         elif ":" in host:
             sep = ""  # a bare IPv6 address: the port is ambiguous
         if not sep or not host or not port_text.isdigit() or not 0 < int(port_text) < 65536:
             raise UsageError(f"{text!r} is not HOST:PORT (IPv6 as [ADDRESS]:PORT).")
-        if ":" in host:
+        if bracketed:
             try:
                 ipaddress.IPv6Address(host.split("%")[0])
             except ValueError:
                 raise UsageError(f"{host!r} is not an IPv6 address.") from None
+        elif not re.fullmatch(r"[A-Za-z0-9._-]+", host):
+            raise UsageError(f"{host!r} is not a host name or IPv4 address.")
         return cls(host, int(port_text))
 
     def as_peer(self) -> DiscoveredPeer:

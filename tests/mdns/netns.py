@@ -59,7 +59,10 @@ class Process:
         self._queue.put(None)
 
     def wait_for(self, match: Callable[[str], bool], timeout: float) -> str:
-        """The first new stdout line satisfying `match`, within `timeout` seconds."""
+        """The first stdout line (already printed or within `timeout` s) satisfying `match`."""
+        for line in self.lines:
+            if match(line):
+                return line
         deadline = time.monotonic() + timeout
         while True:
             remaining = deadline - time.monotonic()
@@ -88,6 +91,9 @@ class Process:
                         and where(event["peer"]))
         result: dict[str, Any] = json.loads(self.wait_for(wanted, timeout))
         return result
+
+    def wait_advertising(self, timeout: float = 10) -> str:
+        return self.wait_for(lambda line: line.startswith("advertising "), timeout)
 
     def events(self) -> list[dict[str, Any]]:
         """Every browse event printed so far (after the process ended: all of them)."""
@@ -142,10 +148,12 @@ class Namespace:
         self._procs.append(proc)
         return proc
 
-    def advertise(self, *args: str, ready_within: float = 10) -> Process:
-        """Start the standalone advertiser; returns once it printed "advertising"."""
+    def advertise(self, *args: str, wait: bool = True) -> Process:
+        """Start the standalone advertiser; returns once it printed "advertising"
+        (with wait=False at once: call `.wait_advertising()` later)."""
         proc = self.spawn(sys.executable, "-m", "engine.net.mdns", "advertise", *args)
-        proc.wait_for(lambda line: line.startswith("advertising "), ready_within)
+        if wait:
+            proc.wait_advertising()
         return proc
 
     def browse(self, *args: str) -> Process:
@@ -233,19 +241,32 @@ def net(lan: Lan) -> Iterator[Lan]:
         lan.kill_all()
 
 
+def peers_json(ns: Namespace, *args: str, timeout: float = 3) -> list[dict[str, Any]]:
+    """What `listsync peers --json --timeout T` prints inside `ns` (it must exit 0)."""
+    done = ns.cli(*args, "peers", "--json", "--timeout", str(timeout), timeout=timeout + 30)
+    assert done.returncode == 0, done.stderr
+    result: list[dict[str, Any]] = json.loads(done.stdout)
+    return result
+
+
+def pick_listener_url(peers: list[dict[str, Any]], *, peer_id: str | None = None,
+                      name: str | None = None) -> str:
+    """The sync URL of the discovered listener with that peer id and/or instance name."""
+    for peer in peers:
+        if peer["source"] != "mdns":
+            continue
+        if (peer_id is None or peer["id"] == peer_id) and (name is None or peer["name"] == name):
+            return str(peer["url"])
+    raise AssertionError(f"no listener matching id={peer_id} name={name} in {peers}")
+
+
 def discover_listener_url(ns: Namespace, *, peer_id: str | None = None,
                           name: str | None = None, timeout: float = 3) -> str:
     """The sync URL of a listener as `listsync peers --json` in `ns` finds it.
 
     For the end-to-end "discover, then sync over the discovered address" test
-    (after the listener merges): start `listsync serve` in one namespace, call
-    this from the other, then run `listsync sync <url>` there.
+    (after the listener merges): start `listsync serve` in namespace A (it
+    advertises), call this with namespace B, then run `listsync sync <url>`
+    in B and check the items arrived.
     """
-    done = ns.cli("peers", "--json", "--timeout", str(timeout), timeout=timeout + 30)
-    assert done.returncode == 0, done.stderr
-    for peer in json.loads(done.stdout):
-        if peer["source"] != "mdns":
-            continue
-        if (peer_id is None or peer["id"] == peer_id) and (name is None or peer["name"] == name):
-            return str(peer["url"])
-    raise AssertionError(f"no listener matching id={peer_id} name={name}: {done.stdout}")
+    return pick_listener_url(peers_json(ns, timeout=timeout), peer_id=peer_id, name=name)

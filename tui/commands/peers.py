@@ -14,6 +14,7 @@ from engine import (
     DiscoveredPeer,
     ManualPeers,
     NetworkError,
+    UsageError,
     browse_once,
     merged_peers,
     multicast_available,
@@ -69,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"forgot {args.endpoint}" if removed else f"{args.endpoint} was not added")
         return 0
     if args.timeout < 0:
-        raise NetworkError("The timeout must not be negative.")
+        raise UsageError("The timeout must not be negative.")
     remembered = manual.list()
     check = multicast_available(args.interface)
     found: list[DiscoveredPeer] = []
