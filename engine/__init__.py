@@ -85,6 +85,22 @@ from engine.sync.status import Activity, Direction, DocumentReplicated, Replicat
 from engine.sync.wsclient import connect
 from engine.sync.wsserver import WebSocketSettings
 
+# isort: split
+from engine.net.advertise import Advertiser
+from engine.net.browse import Browser, browse_once
+from engine.net.interfaces import MulticastCheck, multicast_available
+from engine.net.peers import (
+    DiscoveredPeer,
+    ManualPeer,
+    ManualPeers,
+    PeerAppeared,
+    PeerChanged,
+    PeerEvent,
+    PeerLeft,
+    fingerprint_hint_mismatch,
+    merged_peers,
+)
+
 __all__ = [
     "AuthError",
     "BlobMissingError",
@@ -178,4 +194,18 @@ __all__ = [
     "Direction",
     "DocumentReplicated",
     "ReplicatorStatus",
+    "Advertiser",
+    "Browser",
+    "DiscoveredPeer",
+    "ManualPeer",
+    "ManualPeers",
+    "MulticastCheck",
+    "PeerAppeared",
+    "PeerChanged",
+    "PeerEvent",
+    "PeerLeft",
+    "browse_once",
+    "fingerprint_hint_mismatch",
+    "merged_peers",
+    "multicast_available",
 ]
