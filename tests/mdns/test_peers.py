@@ -23,6 +23,7 @@ from engine.net.interfaces import (
     select_interfaces,
     zeroconf_interfaces,
 )
+from tests.mdns.netns import namespaces_unavailable
 
 
 def _peer(**changes: object) -> DiscoveredPeer:
@@ -130,3 +131,12 @@ def test_interfaces_can_be_picked_by_name_or_address() -> None:
     assert (only.name, only.ipv4, only.ipv6) == ("eth0", ("10.0.0.5",), ())
     with pytest.raises(ConfigError, match="eth9"):
         select_interfaces(["eth9"], present)
+
+
+def test_missing_namespaces_skip_locally_but_fail_in_ci(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CI", raising=False)
+    with pytest.raises(pytest.skip.Exception, match="no netns"):
+        namespaces_unavailable("no netns")
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="no netns"):
+        namespaces_unavailable("no netns")
