@@ -206,8 +206,8 @@ class Browser:
             for p in zc.cache.get_all_by_details(SERVICE_TYPE, _TYPE_PTR, _CLASS_IN)
             if isinstance(p, DNSPointer) and not p.is_expired(now)
         }
-        for key in self._peers:
-            names.setdefault(key, key)
+        for key, peer in self._peers.items():
+            names.setdefault(key, f"{peer.name}.{SERVICE_TYPE}")
         return list(names.values())
 
     def _maybe_refresh(self, zc: Zeroconf, name: str, now: float) -> None:

@@ -35,6 +35,9 @@ _CLI_SHIM = (
 )
 
 
+HAVE_IPV6 = os.path.exists("/proc/sys/net/ipv6")
+
+
 def _run(*args: str, ns: str | None = None) -> None:
     cmd = list(args) if ns is None else ["ip", "netns", "exec", ns, *args]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=10)
@@ -191,8 +194,8 @@ def _create(tag: str, subnet: int) -> Lan:
         _run("ip", "link", "set", "lo", "up", ns=ns)
     _run("ip", "link", "add", va, "netns", a, "type", "veth", "peer", "name", vb, "netns", b)
     for ns, dev, host in ((a, va, 1), (b, vb, 2)):
-        # No duplicate address detection: link-local IPv6 is usable at once.
-        _run("sysctl", "-qw", f"net.ipv6.conf.{dev}.accept_dad=0", ns=ns)
+        if HAVE_IPV6:  # no duplicate address detection: link-local IPv6 usable at once
+            _run("sh", "-c", f"echo 0 > /proc/sys/net/ipv6/conf/{dev}/accept_dad", ns=ns)
         _run("ip", "addr", "add", f"10.231.{subnet}.{host}/24", "dev", dev, ns=ns)
         _run("ip", "link", "set", dev, "multicast", "on", "up", ns=ns)
     return Lan(Namespace(a, f"10.231.{subnet}.1", va), Namespace(b, f"10.231.{subnet}.2", vb),
