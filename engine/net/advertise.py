@@ -71,7 +71,8 @@ class Advertiser:
     `name` is the readable instance name (default "user@host"); on a clash
     zeroconf makes it unique ("name-2"), see `.name` after entering.
     `interfaces`: None for every usable interface, a list of interface names
-    or addresses, or "default" (see engine.net.zc.InterfaceSpec).
+    or addresses, or "default" (see engine.net.zc.InterfaceSpec). asyncio only
+    (zeroconf is). Raises ConfigError or NetworkError on entry if it cannot advertise.
     """
 
     def __init__(

@@ -55,8 +55,9 @@ _REFRESH_AT = (0.75, 0.85, 0.95)  # fractions of the SRV TTL at which we re-ask
 class Browser:
     """Discovered peers as an async iterator of PeerAppeared/PeerChanged/PeerLeft.
 
-    Use inside `async with Browser(...) as browser: async for event in browser:`.
-    Adverts carrying `own_peer_id` in their TXT "id" are ignored (ourselves).
+    Use inside `async with Browser(...) as browser: async for event in browser:`
+    (once per Browser; asyncio only, as zeroconf is). `browser.peers` is the
+    current list. Adverts whose TXT "id" is `own_peer_id` are ignored (ourselves).
     """
 
     def __init__(

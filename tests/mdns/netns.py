@@ -38,6 +38,12 @@ _CLI_SHIM = (
 HAVE_IPV6 = os.path.exists("/proc/sys/net/ipv6")
 
 
+def run_cli_here(*args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
+    """`listsync ARGS...` in this (root) namespace, through the same shim as `Namespace.cli`."""
+    return subprocess.run([sys.executable, "-c", _CLI_SHIM, *args], capture_output=True,
+                          text=True, timeout=timeout, env=cli_env(), cwd=REPO_ROOT)
+
+
 def _run(*args: str, ns: str | None = None) -> None:
     cmd = list(args) if ns is None else ["ip", "netns", "exec", ns, *args]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=10)
