@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -117,3 +118,16 @@ def test_four_processes_adjusting_at_once_lose_nothing_and_a_watcher_sees_every_
     # Every write is one new sequence number: the watcher's feed reached exactly the 80th.
     assert report["start"] == start and seqs[-1] == start + per_worker * workers
     assert seqs == sorted(seqs) and values == sorted(values) and values[-1] == 90
+
+
+def test_a_reader_that_stops_early_gets_no_traceback(data: str) -> None:
+    items(data)
+    read_end, write_end = os.pipe()
+    os.close(read_end)   # the reader is gone before the first byte is written
+    try:
+        done = subprocess.run(cli_command("--data-dir", data, "--user", "bob", "items"),
+                              stdout=write_end, stderr=subprocess.PIPE, text=True,
+                              env=cli_env(), cwd=REPO_ROOT, timeout=60)
+    finally:
+        os.close(write_end)
+    assert done.stderr == ""
