@@ -36,9 +36,54 @@ from engine.inventory import (
     set_quantity,
 )
 from engine.listdoc import list_resolver, open_list_db, read_list, update_list
+from engine.net.identity import (
+    TLS_MODES,
+    Identity,
+    fingerprint,
+    generated_identity,
+    generated_paths,
+    listener_ssl_context,
+    load_identity,
+    pretty_fingerprint,
+    replace_generated_identity,
+    server_ssl_context,
+)
+from engine.net.trust import TrustStore, normalize_fingerprint, parse_peer, peer_key
+from engine.net.validation import VALIDATION_MODES, ClientAuth, ClientTLS, client_validation
+from engine.peer import ListenOptions, make_connector, make_listener, split_url
 from engine.resources import certs_dir, data_dir
 from engine.sample import load_sample
 from engine.store import Change, Database, Document, Revision, default_data_dir, open_user_db
+from engine.sync.auth import (
+    Allowlist,
+    Authenticator,
+    UserEntry,
+    add_user,
+    allowlist_path,
+    check_user_name,
+    effective_allowlist_path,
+    list_users,
+    remove_user,
+)
+from engine.sync.config import Mode, ReplicatorConfig, RetryPolicy
+from engine.sync.listener import Listener
+from engine.sync.listenerstatus import (
+    ClientActivityChanged,
+    ClientConnected,
+    ClientDisconnected,
+    ClientRejected,
+    ConnectionInfo,
+    EventStream,
+    ListenerEvent,
+    ListenerStarted,
+    ListenerStatus,
+    ListenerStopped,
+)
+from engine.sync.replicator import Replicator
+from engine.sync.server_session import serve_peer
+from engine.sync.status import Activity, Direction, DocumentReplicated, ReplicatorStatus
+from engine.sync.wsclient import connect
+from engine.sync.wsserver import WebSocketSettings
 
 __all__ = [
     "AuthError",
@@ -65,6 +110,33 @@ __all__ = [
     "Change",
     "open_user_db",
     "default_data_dir",
+    "TLS_MODES",
+    "Identity",
+    "fingerprint",
+    "generated_identity",
+    "generated_paths",
+    "listener_ssl_context",
+    "load_identity",
+    "pretty_fingerprint",
+    "replace_generated_identity",
+    "server_ssl_context",
+    "TrustStore",
+    "parse_peer",
+    "peer_key",
+    "VALIDATION_MODES",
+    "ClientAuth",
+    "ClientTLS",
+    "client_validation",
+    "Allowlist",
+    "Authenticator",
+    "UserEntry",
+    "add_user",
+    "allowlist_path",
+    "check_user_name",
+    "effective_allowlist_path",
+    "list_users",
+    "remove_user",
+    "normalize_fingerprint",
     "LIST_DOC_ID",
     "add_item",
     "adjust",
@@ -80,4 +152,30 @@ __all__ = [
     "open_list_db",
     "read_list",
     "update_list",
+    "ClientActivityChanged",
+    "ClientConnected",
+    "ClientDisconnected",
+    "ClientRejected",
+    "ConnectionInfo",
+    "EventStream",
+    "Listener",
+    "ListenerEvent",
+    "ListenerStarted",
+    "ListenerStatus",
+    "ListenerStopped",
+    "WebSocketSettings",
+    "connect",
+    "ListenOptions",
+    "make_connector",
+    "make_listener",
+    "split_url",
+    "Mode",
+    "ReplicatorConfig",
+    "RetryPolicy",
+    "Replicator",
+    "serve_peer",
+    "Activity",
+    "Direction",
+    "DocumentReplicated",
+    "ReplicatorStatus",
 ]
