@@ -93,6 +93,8 @@ class ClientSession:
         finally:
             self.pulls_in.close()
             self.pulls.close()
+            if hasattr(self, "sender"):
+                self.sender.close()
             await self.link.close()
 
     async def _run(self) -> None:
@@ -198,15 +200,14 @@ class ClientSession:
         since = await self._checkpoint(Direction.PULL)
         ids = None if self.config.doc_ids is None else tuple(sorted(self.config.doc_ids))
         await self.link.send(lambda i: Subscribe(i, since, self.config.continuous, ids))
-        async with self.pulls:
-            async for msg in self.pulls:
-                if isinstance(msg, Changes):
-                    await self._on_changes(msg)
-                elif isinstance(msg, Revs):
-                    await self._on_revs(msg)
-                else:
-                    self.pull_caught_up = msg.seq
-                await self._advance_pull()
+        async for msg in self.pulls:
+            if isinstance(msg, Changes):
+                await self._on_changes(msg)
+            elif isinstance(msg, Revs):
+                await self._on_revs(msg)
+            else:
+                self.pull_caught_up = msg.seq
+            await self._advance_pull()
 
     async def _on_changes(self, msg: Changes) -> None:
         wanted = self.config.doc_ids
