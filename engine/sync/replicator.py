@@ -99,8 +99,10 @@ class Replicator:
         self.last_stats = stats
         with one_error():
             async with AsyncExitStack() as stack:
-                with anyio.fail_after(self.config.connect_timeout):
-                    channel = await stack.enter_async_context(self.connect())
+                # No fail_after around this: the connect() context keeps a task group
+                # open past the handshake, so a cancel scope here would be exited out of
+                # order. The connector enforces its own connect timeout.
+                channel = await stack.enter_async_context(self.connect())
                 session = ClientSession(channel, self.db, self.config, self._hub, stats)
                 self._session = session
                 try:
