@@ -10,7 +10,7 @@ from typing import Any, BinaryIO
 
 import anyio
 
-from engine.errors import RemoteProtocolError, StoreError
+from engine.errors import BlobDigestError, RemoteProtocolError, StoreError
 from engine.protocol import BlobChunk, Error, GetBlob
 from engine.store.database import Database
 from engine.sync.link import Link
@@ -76,10 +76,8 @@ async def fetch_blob(link: Link, db: Database, ref: dict[str, Any], max_blob: in
         if received != length:
             raise RemoteProtocolError(f"The peer sent {received} of {length} bytes of {digest}.")
         await anyio.to_thread.run_sync(writer.commit)
-    except StoreError as err:
-        if type(err).__name__ == "BlobDigestError":
-            raise RemoteProtocolError(f"The peer sent blob data that is not {digest}.") from err
-        raise
+    except BlobDigestError as err:
+        raise RemoteProtocolError(f"The peer sent blob data that is not {digest}.") from err
     except BaseException:
         with anyio.CancelScope(shield=True):
             await anyio.to_thread.run_sync(writer.abort)
