@@ -77,6 +77,9 @@ class ClientSession:
             math.inf)
         self.pull_pending: deque[list[Any]] = deque()  # [changes id, last_seq, complete]
         self.pull_inflight: set[DocRev] = set()
+        # Revisions each batch still waits for, as the pull worker has processed frames
+        # (the protocol object already knows of frames still queued for the worker).
+        self.pull_waiting: dict[int, set[DocRev]] = {}
         self.pull_caught_up: int | None = None
         # push state
         self.push_window = anyio.Semaphore(PUSH_WINDOW)
@@ -223,6 +226,8 @@ class ClientSession:
                 self.total += len(revs)
         await self.link.send(Missing(msg.id, tuple(wants)))
         self.pull_pending.append([msg.id, msg.last_seq, not wants])
+        if wants:
+            self.pull_waiting[msg.id] = {(w.doc_id, r) for w in wants for r in w.revs}
         self.pull_idle = False
         self._set_status()
 
@@ -237,7 +242,12 @@ class ClientSession:
             self.blocked[Direction.PULL] |= "filter" not in reason
         self.pull_inflight.difference_update(msg.gone)
         self.done += len(got.stored) + len(got.failed) + len(msg.gone)
-        if not self.link.conn.expected(msg.batch):
+        waiting = self.pull_waiting[msg.batch]
+        waiting.difference_update(r.key for r in msg.revs)
+        waiting.difference_update(msg.gone)
+        waiting.update(got.full)  # asked again with a full body
+        if not waiting:
+            del self.pull_waiting[msg.batch]
             for entry in self.pull_pending:
                 if entry[0] == msg.batch:
                     entry[2] = True

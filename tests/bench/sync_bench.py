@@ -62,7 +62,8 @@ async def _timed(db: Database, connect_fn: object, mode: Mode, n: int, label: st
     await rep.run()
     took = time.perf_counter() - start
     print(f"{label}: {n} docs in {took:.2f} s = {n / took:,.0f} docs/s "
-          f"(transferred {rep.status.done})", flush=True)
+          f"(transferred {rep.status.done} of {rep.status.total}; local has "
+          f"{len(db.all_docs())} docs)", flush=True)
 
 
 def main() -> None:

@@ -7,6 +7,7 @@ from pathlib import Path
 import anyio
 import pytest
 
+from engine.protocol import Limits
 from engine.store import Database
 from engine.sync.config import Mode
 from engine.sync.status import Activity, DocumentReplicated
@@ -114,3 +115,18 @@ async def test_document_events_report_each_revision(tmp_path: Path) -> None:
     activities = [e.activity for e in seen if not isinstance(e, DocumentReplicated)]
     assert activities[0] is Activity.STOPPED and Activity.CONNECTING in activities
     assert activities[-1] is Activity.STOPPED
+
+
+@pytest.mark.parametrize("mode", [Mode.PULL, Mode.PUSH])
+async def test_batches_split_over_many_frames_all_arrive(tmp_path: Path, mode: Mode) -> None:
+    a, b = open_db(tmp_path, "a"), open_db(tmp_path, "b")
+    source = b if mode is Mode.PULL else a
+    source.save_many([(f"d{i:04d}", {"text": "x" * 900, "i": i}, None) for i in range(1500)])
+    small = Limits(max_frame=64 * 1024)  # ~30 revisions per frame
+    async with anyio.create_task_group() as tg:
+        peer = MemoryPeer(b, tg, limits=small, max_frame=small.max_frame)
+        rep = await sync_once(a, peer, mode=mode, limits=small)
+        tg.cancel_scope.cancel()
+    assert len(a.all_docs()) == len(b.all_docs()) == 1500
+    assert rep.status.done == rep.status.total == 1500
+    assert rep.last_stats is not None and rep.last_stats.duplicates == 0
