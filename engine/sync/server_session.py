@@ -92,7 +92,9 @@ class _Server:
     async def _run(self) -> None:
         hello = await self.link.receive()
         assert isinstance(hello, Hello) and hello.id is not None  # the state machine ensures it
-        await self.link.send(Hello(self.peer_id, self.db.uuid, FEATURES, self.read_only,
+        # Without "deltas" in our hello the client sends us full bodies too.
+        features = tuple(f for f in FEATURES if self.deltas or f != "deltas")
+        await self.link.send(Hello(self.peer_id, self.db.uuid, features, self.read_only,
                                    re=hello.id))
         deltas = self.deltas and "deltas" in hello.features
         self.sender = RevisionSender(self.link, self.db, deltas=deltas)
