@@ -126,7 +126,11 @@ class ClientSession:
         peer_id = self.config.peer_id or f"listsync-{self.db.uuid[:8]}"
         await self.link.send(lambda i: Hello(peer_id, self.db.uuid, FEATURES, id=i))
         hello = await self.link.receive()
-        assert isinstance(hello, Hello)  # the state machine allows nothing else here
+        if isinstance(hello, Error):  # the only other legal answer: a fatal refusal
+            if hello.code == "unavailable":
+                raise NetworkError(f"The peer is not available: {hello.message}")
+            raise ProtocolError(f"The peer refused the handshake: {hello.message}")
+        assert isinstance(hello, Hello)
         if hello.db_uuid == self.db.uuid:
             raise ProtocolError("The peer is this same database; there is nothing to sync.")
         self.remote_uuid = hello.db_uuid

@@ -17,7 +17,7 @@ from engine.errors import (
     RemoteProtocolError,
     TLSValidationError,
 )
-from engine.protocol import Connection, Hello, Role, decode, encode, parse
+from engine.protocol import Connection, Error, Hello, Role, decode, encode, parse
 from engine.sync.channel import MessageChannel
 from engine.sync.config import Mode, RetryPolicy
 from engine.sync.status import Activity, ReplicatorStatus
@@ -185,3 +185,54 @@ async def test_stop_ends_a_continuous_run(tmp_path: Path) -> None:
         await wait_status(rep, Activity.STOPPED)
         tg.cancel_scope.cancel()
     assert rep.status.error is None
+
+
+async def test_server_speaking_another_major_version_is_refused_clearly(tmp_path: Path) -> None:
+    async def future_server(channel: MessageChannel) -> None:
+        hello = decode(await channel.receive())
+        await channel.send(encode({"t": "hello", "re": hello["id"], "version": [2, 0],
+                                   "peer_id": "future", "db_uuid": "db-future"}))
+        with pytest.raises(NetworkError):
+            while True:
+                await channel.receive()
+
+    async with anyio.create_task_group() as tg:
+        rep = replicator(open_db(tmp_path, "a"), ScriptedPeer(tg, future_server).connect,
+                         retry=FAST_RETRY)
+        with pytest.raises(ProtocolError, match="version 2.0; this program speaks 1.0"):
+            await rep.run()
+
+
+async def test_client_speaking_another_major_version_gets_a_version_error(
+        tmp_path: Path) -> None:
+    async with anyio.create_task_group() as tg:
+        peer = MemoryPeer(open_db(tmp_path, "b"), tg)
+        async with peer.connect() as channel:
+            await channel.send(encode({"t": "hello", "id": 1, "version": [9, 1],
+                                       "peer_id": "old", "db_uuid": "db-old"}))
+            reply = parse(decode(await channel.receive()))
+        tg.cancel_scope.cancel()
+    assert isinstance(reply, Error) and reply.code == "version" and reply.fatal
+    assert "9.1" in reply.message
+
+
+@pytest.mark.parametrize(("code", "error", "attempts"), [
+    ("internal", ProtocolError, 1),  # a refusal: no retry
+    ("unavailable", NetworkError, 3),  # the peer is shutting down: try again later
+])
+async def test_refused_handshake_is_reported(tmp_path: Path, code: str,
+                                             error: type[Exception], attempts: int) -> None:
+    tries = 0
+
+    async def refusing_server(channel: MessageChannel) -> None:
+        nonlocal tries
+        tries += 1
+        await channel.receive()
+        await channel.send(encode({"t": "error", "code": code, "message": "Shutting down."}))
+
+    async with anyio.create_task_group() as tg:
+        rep = replicator(open_db(tmp_path, "a"), ScriptedPeer(tg, refusing_server).connect,
+                         retry=FAST_RETRY)
+        with pytest.raises(error, match="Shutting down"):
+            await rep.run()
+    assert tries == attempts
