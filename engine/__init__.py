@@ -92,6 +92,40 @@ from engine.sync.status import (
 from engine.sync.wsclient import connect
 from engine.sync.wsserver import WebSocketSettings
 
+# isort: split
+from engine.net.advertise import Advertiser
+from engine.net.browse import Browser, browse_once
+from engine.net.interfaces import MulticastCheck, multicast_available
+from engine.net.peers import (
+    DiscoveredPeer,
+    ManualPeer,
+    ManualPeers,
+    PeerAppeared,
+    PeerChanged,
+    PeerEvent,
+    PeerLeft,
+    fingerprint_hint_mismatch,
+    merged_peers,
+)
+from engine.node import (
+    ClientsChanged,
+    ErrorReported,
+    Node,
+    NodeEvent,
+    NodeInfo,
+    NodeSettings,
+    PeerDiscovered,
+    PeerInfo,
+    PeerLost,
+    ReplicationChanged,
+)
+from engine.node import (
+    ListenerStarted as NodeListenerStarted,
+)
+from engine.node import (
+    ListenerStopped as NodeListenerStopped,
+)
+
 __all__ = [
     "AuthError",
     "BlobMissingError",
@@ -188,4 +222,30 @@ __all__ = [
     "ReplicatorEvent",
     "SessionStats",
     "DocFilter",
+    "Advertiser",
+    "Browser",
+    "DiscoveredPeer",
+    "ManualPeer",
+    "ManualPeers",
+    "MulticastCheck",
+    "PeerAppeared",
+    "PeerChanged",
+    "PeerEvent",
+    "PeerLeft",
+    "browse_once",
+    "fingerprint_hint_mismatch",
+    "merged_peers",
+    "multicast_available",
+    "ClientsChanged",
+    "ErrorReported",
+    "NodeListenerStarted",
+    "NodeListenerStopped",
+    "Node",
+    "NodeEvent",
+    "NodeInfo",
+    "NodeSettings",
+    "PeerDiscovered",
+    "PeerInfo",
+    "PeerLost",
+    "ReplicationChanged",
 ]

@@ -25,6 +25,7 @@ COMMAND_MODULES = [
     "tui.commands.trust",
     "tui.commands.serve",
     "tui.commands.sync",
+    "tui.commands.peers",
 ]
 
 
