@@ -359,12 +359,10 @@ class BlobChunk(_Message):
     offset: int
     data: bytes
     last: bool
-    total: int
 
     def _check(self) -> None:
         check_int(self.re, "re")
         check_int(self.offset, "offset")
-        check_int(self.total, "total")
         check_bool(self.last, "last")
         if not isinstance(self.data, bytes):
             raise ValueError("data must be binary.")

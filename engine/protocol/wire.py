@@ -77,7 +77,7 @@ def to_wire(msg: Message) -> dict[str, Any]:
         return out
     if isinstance(msg, BlobChunk):
         return {"t": "blob_chunk", "re": msg.re, "offset": msg.offset, "data": msg.data,
-                "last": msg.last, "total": msg.total}
+                "last": msg.last}
     if isinstance(msg, GetBlob):
         return {"t": "get_blob", "id": msg.id, "digest": msg.digest, "offset": msg.offset,
                 "length": msg.length}
@@ -216,7 +216,7 @@ PARSERS: dict[str, Callable[[dict[str, Any]], Message]] = {
     "get_blob": lambda w: GetBlob(id=w["id"], digest=w["digest"], offset=w.get("offset", 0),
                                   length=w["length"]),
     "blob_chunk": lambda w: BlobChunk(re=w["re"], offset=w["offset"], data=w["data"],
-                                      last=w["last"], total=w["total"]),
+                                      last=w["last"]),
     "ping": lambda w: Ping(id=w["id"]),
     "pong": lambda w: Pong(re=w["re"]),
     "error": lambda w: Error(code=w["code"], message=w["message"], re=_opt(w, "re")),

@@ -77,6 +77,9 @@ class ClientSession:
             math.inf)
         self.pull_pending: deque[list[Any]] = deque()  # [changes id, last_seq, complete]
         self.pull_inflight: set[DocRev] = set()
+        # Revisions each batch still waits for, as the pull worker has processed frames
+        # (the protocol object already knows of frames still queued for the worker).
+        self.pull_waiting: dict[int, set[DocRev]] = {}
         self.pull_caught_up: int | None = None
         # push state
         self.push_window = anyio.Semaphore(PUSH_WINDOW)
@@ -93,6 +96,8 @@ class ClientSession:
         finally:
             self.pulls_in.close()
             self.pulls.close()
+            if hasattr(self, "sender"):
+                self.sender.close()
             await self.link.close()
 
     async def _run(self) -> None:
@@ -121,7 +126,11 @@ class ClientSession:
         peer_id = self.config.peer_id or f"listsync-{self.db.uuid[:8]}"
         await self.link.send(lambda i: Hello(peer_id, self.db.uuid, FEATURES, id=i))
         hello = await self.link.receive()
-        assert isinstance(hello, Hello)  # the state machine allows nothing else here
+        if isinstance(hello, Error):  # the only other legal answer: a fatal refusal
+            if hello.code == "unavailable":
+                raise NetworkError(f"The peer is not available: {hello.message}")
+            raise ProtocolError(f"The peer refused the handshake: {hello.message}")
+        assert isinstance(hello, Hello)
         if hello.db_uuid == self.db.uuid:
             raise ProtocolError("The peer is this same database; there is nothing to sync.")
         self.remote_uuid = hello.db_uuid
@@ -198,15 +207,14 @@ class ClientSession:
         since = await self._checkpoint(Direction.PULL)
         ids = None if self.config.doc_ids is None else tuple(sorted(self.config.doc_ids))
         await self.link.send(lambda i: Subscribe(i, since, self.config.continuous, ids))
-        async with self.pulls:
-            async for msg in self.pulls:
-                if isinstance(msg, Changes):
-                    await self._on_changes(msg)
-                elif isinstance(msg, Revs):
-                    await self._on_revs(msg)
-                else:
-                    self.pull_caught_up = msg.seq
-                await self._advance_pull()
+        async for msg in self.pulls:
+            if isinstance(msg, Changes):
+                await self._on_changes(msg)
+            elif isinstance(msg, Revs):
+                await self._on_revs(msg)
+            else:
+                self.pull_caught_up = msg.seq
+            await self._advance_pull()
 
     async def _on_changes(self, msg: Changes) -> None:
         wanted = self.config.doc_ids
@@ -222,6 +230,8 @@ class ClientSession:
                 self.total += len(revs)
         await self.link.send(Missing(msg.id, tuple(wants)))
         self.pull_pending.append([msg.id, msg.last_seq, not wants])
+        if wants:
+            self.pull_waiting[msg.id] = {(w.doc_id, r) for w in wants for r in w.revs}
         self.pull_idle = False
         self._set_status()
 
@@ -236,7 +246,12 @@ class ClientSession:
             self.blocked[Direction.PULL] |= "filter" not in reason
         self.pull_inflight.difference_update(msg.gone)
         self.done += len(got.stored) + len(got.failed) + len(msg.gone)
-        if not self.link.conn.expected(msg.batch):
+        waiting = self.pull_waiting[msg.batch]
+        waiting.difference_update(r.key for r in msg.revs)
+        waiting.difference_update(msg.gone)
+        waiting.update(got.full)  # asked again with a full body
+        if not waiting:
+            del self.pull_waiting[msg.batch]
             for entry in self.pull_pending:
                 if entry[0] == msg.batch:
                     entry[2] = True

@@ -104,7 +104,6 @@ class Replicator:
                 # order. The connector enforces its own connect timeout.
                 channel = await stack.enter_async_context(self.connect())
                 session = ClientSession(channel, self.db, self.config, self._hub, stats)
-                self._session = session
                 try:
                     await session.run()
                 finally:
