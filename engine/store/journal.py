@@ -116,31 +116,28 @@ def _scan_view(path: Path, view: memoryview, start: int, size: int,
     crc32 = zlib.crc32
     unpackb = msgpack.unpackb
     while pos < size:
-        reason = None
-        if size - pos < HEADER.size:
-            reason = "the record header is cut short"
-        else:
+        fields: Any = None
+        if size - pos >= 8:
             length, crc = unpack_header(view, pos)
-            end = pos + HEADER.size + length
-            if length < 3 or length > MAX_RECORD:
-                reason = f"the record length {length} is impossible"
-            elif end > size:
-                reason = "the record is cut short"
-            elif crc32(view[pos + HEADER.size:end]) != crc:
-                reason = "the record checksum does not match"
-        if reason is None:
-            try:
-                fields = unpackb(view[pos + HEADER.size:end], raw=False)
-                assert isinstance(fields, list) and len(fields) >= 3
-            except Exception:
-                reason = "the record cannot be decoded"
-        if reason is not None:
+            end = pos + 8 + length
+            if 3 <= length <= MAX_RECORD and end <= size:
+                payload = view[pos + 8:end]
+                if crc32(payload) == crc:
+                    try:
+                        fields = unpackb(payload, raw=False)
+                    except Exception:
+                        fields = None
+                payload.release()
+        if type(fields) is not list or len(fields) < 3:
+            reason = _diagnose(view, pos, size)
             if _valid_record_after(view, pos + 1, size):
                 raise CorruptJournalError(str(path), pos, reason)
             return ScanEnd(batch_start, True)
         body = fields[-1]
-        body_len = len(body) if body is not None else -1
-        batch.append((fields, end - max(body_len, 0), body_len))
+        if body is None:
+            batch.append((fields, end, -1))
+        else:
+            batch.append((fields, end - len(body), len(body)))
         pos = end
         if not fields[1]:
             apply(batch)
@@ -149,16 +146,31 @@ def _scan_view(path: Path, view: memoryview, start: int, size: int,
     return ScanEnd(batch_start, bool(batch))
 
 
+def _diagnose(view: memoryview, pos: int, size: int) -> str:
+    """Why the record at `pos` is unusable, in words (the slow path of a scan)."""
+    if size - pos < HEADER.size:
+        return "the record header is cut short"
+    length, crc = HEADER.unpack_from(view, pos)
+    end = pos + HEADER.size + length
+    if length < 3 or length > MAX_RECORD:
+        return f"the record length {length} is impossible"
+    if end > size:
+        return "the record is cut short"
+    if zlib.crc32(view[pos + HEADER.size:end]) != crc:
+        return "the record checksum does not match"
+    return "the record cannot be decoded"
+
+
 def _valid_record_after(view: memoryview, start: int, size: int) -> bool:
     """Does a checksummed record begin anywhere in [start, size)?"""
-    data = view[start:size]
+    data = bytes(view[start:size])  # a copy: only damaged journals get here
     for m in _RECORD_START.finditer(data):
-        pos = start + m.start() - HEADER.size
-        if pos < start:
+        pos = m.start() - HEADER.size
+        if pos < 0:
             continue
-        length, crc = HEADER.unpack_from(view, pos)
+        length, crc = HEADER.unpack_from(data, pos)
         end = pos + HEADER.size + length
-        if end <= size and zlib.crc32(view[pos + HEADER.size:end]) == crc:
+        if end <= len(data) and zlib.crc32(data[pos + HEADER.size:end]) == crc:
             return True
     return False
 

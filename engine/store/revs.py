@@ -156,7 +156,7 @@ class RevTree:
 
     def __init__(self) -> None:
         self.nodes: dict[str, Node] = {}
-        self.leafs: set[str] = set()
+        self.leafs: list[str] = []  # a list: most docs have one leaf, and sets are big
         self.seq = 0
 
     def __contains__(self, rev: str) -> bool:
@@ -171,7 +171,7 @@ class RevTree:
     def winner(self) -> Node:
         nodes = self.nodes
         if len(self.leafs) == 1:
-            return nodes[next(iter(self.leafs))]
+            return nodes[self.leafs[0]]
         best = max(self.leafs, key=lambda r: (not nodes[r].deleted, nodes[r].gen, r))
         return nodes[best]
 
@@ -203,9 +203,9 @@ class RevTree:
             else:
                 node = Node(node_rev, gen - i, parent, False, None)
             self.nodes[node_rev] = node
-            self.leafs.add(node_rev)
-            if parent is not None:
-                self.leafs.discard(parent)
+            self.leafs.append(node_rev)
+            if parent is not None and parent in self.leafs:
+                self.leafs.remove(parent)
         return True
 
     def history(self, rev: str, limit: int) -> list[str]:
