@@ -225,6 +225,8 @@ class RevTree:
         `max_bodies` generations behind every leaf; returns the dropped body locations."""
         if len(self.nodes) <= 1:
             return []
+        if len(self.leafs) == 1:  # one leaf means one chain: walk it, no sets needed
+            return self._trim_chain(max_history, max_bodies)
         keep: set[str] = set()
         keep_body: set[str] = set()
         for leaf in self.leafs:
@@ -249,6 +251,30 @@ class RevTree:
             if rev not in keep_body and node.loc is not None:
                 dropped.append(node.loc)
                 node.loc = None
+        return dropped
+
+    def _trim_chain(self, max_history: int, max_bodies: int) -> list[Loc]:
+        dropped: list[Loc] = []
+        nodes = self.nodes
+        node = nodes[self.leafs[0]]
+        depth = 0
+        while node.parent is not None:
+            depth += 1
+            parent = nodes[node.parent]
+            if depth >= max_history:
+                node.parent = None
+                while True:  # everything from `parent` up is beyond the kept depth
+                    del nodes[parent.rev]
+                    if parent.loc is not None:
+                        dropped.append(parent.loc)
+                    if parent.parent is None:
+                        break
+                    parent = nodes[parent.parent]
+                break
+            if depth > max_bodies and parent.loc is not None:
+                dropped.append(parent.loc)
+                parent.loc = None
+            node = parent
         return dropped
 
     def ordered(self) -> list[Node]:

@@ -133,3 +133,31 @@ def test_another_handle_sees_appends_and_survives_compaction(db_path: Path) -> N
         rev2 = b.save("doc", {"v": 100}, rev=rev)
         assert a.get("doc").rev == rev2  # type: ignore[union-attr]
         assert a.check() == [] and b.check() == []
+
+
+def test_threads_sharing_one_handle_lose_nothing(db_path: Path) -> None:
+    import threading
+
+    from engine.errors import ConflictError
+
+    with Database.open(db_path) as db:
+        def work(index: int) -> None:
+            for i in range(10):
+                db.save(f"t{index}-{i}", {"i": i}, rev=None)
+                while True:
+                    cur = db.get("counter")
+                    try:
+                        db.save("counter", {"n": (cur.body["n"] if cur else 0) + 1},
+                                rev=cur.rev if cur else None)
+                        break
+                    except ConflictError:
+                        continue
+
+        threads = [threading.Thread(target=work, args=(i,)) for i in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert db.get("counter").body == {"n": 40}  # type: ignore[union-attr]
+        assert len(db.all_docs()) == 41 and db.update_seq == 80
+        assert db.check() == []
