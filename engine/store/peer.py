@@ -50,7 +50,7 @@ def put_revisions(db: Database, revisions: list[Revision]) -> list[int]:
                 raise UsageError(f"Revision {r.rev} of {r.doc_id!r} does not match its body.")
         prepared.append((r, ancestors, body))
     with db._writing():
-        items: list[tuple[str, list[Any], bytes | None]] = []
+        items: list[Item] = []
         seen: set[tuple[str, str]] = set()
         touched: list[str] = []
         seq = db._seq()
@@ -96,7 +96,7 @@ def resolve(db: Database, doc_id: str, winner_body: dict[str, Any],
         db._require_blobs(winner_body)
         merged = revs.make_rev_id(win.rev, False, winner_body)
         seq = db._seq()
-        items: list[tuple[str, list[Any], bytes | None]] = []
+        items: list[Item] = []
         if merged not in tree:
             items.append(("R", [seq, doc_id, merged, [win.rev], False],
                           pack_body(winner_body)))

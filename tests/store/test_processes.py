@@ -8,9 +8,11 @@ import random
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
+from engine.errors import ConflictError
 from engine.store import Database
 from tests.helpers import REPO_ROOT, cli_env
 
@@ -136,10 +138,6 @@ def test_another_handle_sees_appends_and_survives_compaction(db_path: Path) -> N
 
 
 def test_threads_sharing_one_handle_lose_nothing(db_path: Path) -> None:
-    import threading
-
-    from engine.errors import ConflictError
-
     with Database.open(db_path) as db:
         def work(index: int) -> None:
             for i in range(10):
