@@ -26,7 +26,8 @@ def check(db: Database) -> list[str]:
         journal = db._journal
         shadow = Index(db.max_history, db.max_ancestor_bodies)
         try:
-            end = scan(journal.path, journal.fd, 0, os.fstat(journal.fd).st_size, shadow.apply)
+            end = scan(journal.path, journal.fd, 0, os.fstat(journal.fd).st_size,
+                       lambda batch, _end: shadow.apply(batch))
             if end.torn:
                 problems.append(f"{journal.path} has a torn tail at byte {end.good}.")
         except CorruptJournalError as err:

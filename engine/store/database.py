@@ -125,18 +125,27 @@ class Database:
 
     def _scan_tail(self, size: int) -> None:
         end = scan(self._journal.path, self._journal.fd, self._journal.end, size,
-                   self._index.apply)
+                   self._apply_scanned)
         self._journal.end = end.good
         if end.torn:
             self.torn_tail_seen = True
             if self._lock.exclusive and not self._failed:
                 self._journal.cut_tail(end.good)
 
+    def _apply_scanned(self, batch: list[Record], end: int) -> None:
+        # Progress is recorded per batch so that a scan stopped by damage further
+        # on never applies the same records twice when it is retried.
+        self._index.apply(batch)
+        self._journal.end = end
+
     def _reload(self) -> None:
         """Start over from whatever journal is at our path now (after compaction)."""
         path = self._journal.path
         old = self._journal
-        self._journal = Journal(path, self.ops)
+        try:
+            self._journal = Journal(path, self.ops)
+        except OSError as err:
+            raise StoreError(f"The journal {path} cannot be opened: {err}.") from err
         self._journal.failed = old.failed
         old.close()
         self._index = Index(self.max_history, self.max_ancestor_bodies)

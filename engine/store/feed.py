@@ -53,6 +53,7 @@ class ChangeFeed:
         """Re-arm `waiter`, then read update_seq: a write landing after the read
         sets the fresh event, so no wake-up is lost."""
         waiter.event = anyio.Event()
+        db._check_open()
         if db._journal_unchanged():
             return db._index.update_seq
         return await anyio.to_thread.run_sync(lambda: db.update_seq)

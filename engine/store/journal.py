@@ -84,8 +84,8 @@ class ScanEnd:
 
 
 def scan(path: Path, fd: int, start: int, size: int,
-         apply: Callable[[list[Record]], None]) -> ScanEnd:
-    """Decode whole batches in [start, size) and hand each to `apply`.
+         apply: Callable[[list[Record], int], None]) -> ScanEnd:
+    """Decode whole batches in [start, size) and hand each, with its end offset, to `apply`.
 
     A damaged or incomplete record with nothing valid after it is a torn tail
     (`torn=True`, `good` = where the unfinished batch began); damage followed by
@@ -108,7 +108,7 @@ def scan(path: Path, fd: int, start: int, size: int,
 
 
 def _scan_view(path: Path, view: memoryview, start: int, size: int,
-               apply: Callable[[list[Record]], None]) -> ScanEnd:
+               apply: Callable[[list[Record], int], None]) -> ScanEnd:
     pos = start
     batch: list[Record] = []
     batch_start = start
@@ -140,7 +140,7 @@ def _scan_view(path: Path, view: memoryview, start: int, size: int,
             batch.append((fields, end - len(body), len(body)))
         pos = end
         if not fields[1]:
-            apply(batch)
+            apply(batch, pos)
             batch = []
             batch_start = pos
     return ScanEnd(batch_start, bool(batch))
