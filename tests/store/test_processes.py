@@ -40,11 +40,12 @@ def kill_cycles(path: Path, cycles: int, compact: bool, seed: int) -> int:
     os.mkfifo(fifo)
     zygote = spawn("zygote", "-", stdin=True)
     assert zygote.stdin is not None and zygote.stdout is not None
+    live_pid = None  # a writer we started and have not killed yet
     try:
         for cycle in range(cycles):
             zygote.stdin.write(f"{path} {seed * 100_000 + cycle} {int(compact)} {fifo}\n")
             zygote.stdin.flush()
-            pid = int(zygote.stdout.readline())
+            pid = live_pid = int(zygote.stdout.readline())
             with open(fifo) as acks:
                 lines = [acks.readline()]
                 assert json.loads(lines[0])["op"] == "ready", lines
@@ -53,6 +54,7 @@ def kill_cycles(path: Path, cycles: int, compact: bool, seed: int) -> int:
                 # Randomise the kill moment within a write, not just between acks.
                 time.sleep(rng.random() * 0.003)
                 os.kill(pid, signal.SIGKILL)
+                live_pid = None
                 lines.extend(acks.read().splitlines())  # EOF: the writer is dead
             for line in lines:
                 try:
@@ -74,6 +76,8 @@ def kill_cycles(path: Path, cycles: int, compact: bool, seed: int) -> int:
                 if cycle % 10 == 0 or cycle == cycles - 1:
                     assert db.check() == []
     finally:
+        if live_pid is not None:  # a failed assertion left it running (writers never exit)
+            os.kill(live_pid, signal.SIGKILL)
         zygote.stdin.close()
         zygote.wait(timeout=30)
         zygote.stdout.close()
