@@ -87,7 +87,7 @@ def open_database(cls: type[Database], path: Path, create: bool, max_history: in
         with db._reading():
             if db._index.uuid is None:
                 raise CorruptJournalError(str(journal_path), 0, "it has no header record")
-        if db.torn_tail_seen:
+        if db._torn_tail_seen:
             with db._writing():  # cut the tail now, under the exclusive lock
                 pass
         return db

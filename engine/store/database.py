@@ -54,7 +54,7 @@ class Database:
         self._feed = ChangeFeed()
         self._failed = False
         self._closed = False
-        self.torn_tail_seen = False
+        self._torn_tail_seen = False
 
     # -- opening -------------------------------------------------------------
 
@@ -128,7 +128,7 @@ class Database:
                    self._apply_scanned)
         self._journal.end = end.good
         if end.torn:
-            self.torn_tail_seen = True
+            self._torn_tail_seen = True
             if self._lock.exclusive and not self._failed:
                 self._journal.cut_tail(end.good)
 

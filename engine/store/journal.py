@@ -23,7 +23,7 @@ from typing import Any
 
 import msgpack
 
-from engine.errors import CorruptJournalError, StorageFailedError
+from engine.errors import CorruptJournalError, StorageFailedError, UsageError
 
 HEADER = struct.Struct(">II")
 MAX_RECORD = 64 * 1024 * 1024  # bytes; bodies live here, pictures live in blobs
@@ -62,6 +62,9 @@ class FileOps:
 
 def encode(kind: str, more: bool, *fields: Any, body: bytes | None = None) -> bytes:
     payload = msgpack.packb([kind, more, *fields, body], use_bin_type=True)
+    if len(payload) > MAX_RECORD:  # a scan would take such a record for damage
+        raise UsageError(f"A document of {len(payload)} bytes is over the "
+                         f"{MAX_RECORD}-byte limit; store large data as a blob.")
     return HEADER.pack(len(payload), zlib.crc32(payload)) + payload
 
 
