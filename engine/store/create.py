@@ -78,6 +78,7 @@ def open_database(cls: type[Database], path: Path, create: bool, max_history: in
         lock = FileLock(path / "lock")
     except OSError as err:
         raise StorageFailedError(f"Cannot create the database folder {path}: {err}.") from err
+    db = None
     try:
         if not journal_path.exists():
             with lock.hold(True):
@@ -92,6 +93,8 @@ def open_database(cls: type[Database], path: Path, create: bool, max_history: in
                 pass
         return db
     except BaseException:
+        if db is not None:
+            db._journal.close()
         lock.close()
         raise
 
