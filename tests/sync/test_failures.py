@@ -236,3 +236,52 @@ async def test_refused_handshake_is_reported(tmp_path: Path, code: str,
         with pytest.raises(error, match="Shutting down"):
             await rep.run()
     assert tries == attempts
+
+
+class _CutAfter:
+    """A channel end that loses its connection after `frames` received frames."""
+
+    def __init__(self, inner: MessageChannel, frames: int) -> None:
+        self.inner, self.left = inner, frames
+        self.peer_address, self.user = inner.peer_address, inner.user
+
+    async def send(self, frame: bytes) -> None:
+        await self.inner.send(frame)
+
+    async def receive(self) -> bytes:
+        if self.left <= 0:
+            await self.inner.close(1006, "cut")
+            raise NetworkError("The connection was cut.")
+        self.left -= 1
+        return await self.inner.receive()
+
+    async def close(self, code: int = 1000, reason: str = "") -> None:
+        await self.inner.close(code, reason)
+
+
+@pytest.mark.parametrize("mode", [Mode.PULL, Mode.PUSH])
+async def test_cut_connection_resumes_and_converges(tmp_path: Path, mode: Mode) -> None:
+    from engine.protocol import Limits
+
+    a, b = open_db(tmp_path, "a"), open_db(tmp_path, "b")
+    source = b if mode is Mode.PULL else a
+    source.save_many([(f"d{i:04d}", {"text": "x" * 900}, None) for i in range(600)])
+    small = Limits(max_frame=64 * 1024)
+    cuts = [8, 6]  # the first two connections die part-way
+
+    async with anyio.create_task_group() as tg:
+        peer = MemoryPeer(b, tg, limits=small, max_frame=small.max_frame)
+
+        @asynccontextmanager
+        async def flaky() -> AsyncIterator[MessageChannel]:
+            async with peer.connect() as channel:
+                yield _CutAfter(channel, cuts.pop(0)) if cuts else channel
+
+        rep = replicator(a, flaky, mode=mode, limits=small, retry=FAST_RETRY)
+        await rep.run()
+        tg.cancel_scope.cancel()
+    assert doc_map(a) == doc_map(b) and len(doc_map(a)) == 600
+    assert not cuts and peer.errors == []
+    assert all(s.duplicates == 0 for s in peer.sessions)
+    last = rep.last_stats
+    assert last is not None and 0 < last.revs_sent + last.revs_received < 600  # resumed
