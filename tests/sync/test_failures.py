@@ -285,3 +285,27 @@ async def test_cut_connection_resumes_and_converges(tmp_path: Path, mode: Mode) 
     assert all(s.duplicates == 0 for s in peer.sessions)
     last = rep.last_stats
     assert last is not None and 0 < last.revs_sent + last.revs_received < 600  # resumed
+
+
+async def test_revision_whose_body_does_not_match_its_id_is_refused(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import engine.sync.transfer as transfer
+    from engine.protocol import RevisionData
+
+    real = transfer.load_revisions
+
+    def tampered(*args: object) -> tuple[list[RevisionData], list[tuple[str, str]]]:
+        revs, gone = real(*args)  # type: ignore[arg-type]
+        return [RevisionData(r.doc_id, r.rev, r.deleted, r.history, body={"forged": True})
+                for r in revs], gone
+
+    monkeypatch.setattr(transfer, "load_revisions", tampered)
+    a, b = open_db(tmp_path, "a"), open_db(tmp_path, "b")
+    b.save("apple", {"value": 1}, rev=None)
+    async with anyio.create_task_group() as tg:
+        peer = MemoryPeer(b, tg)
+        rep = replicator(a, peer, mode=Mode.PULL, retry=FAST_RETRY)
+        with pytest.raises(ProtocolError, match="does not match its body"):
+            await rep.run()
+        tg.cancel_scope.cancel()
+    assert a.get("apple") is None
