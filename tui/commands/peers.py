@@ -14,10 +14,13 @@ from engine import (
     DiscoveredPeer,
     ManualPeers,
     NetworkError,
+    TrustStore,
     UsageError,
     browse_once,
+    fingerprint_hint_mismatch,
     merged_peers,
     multicast_available,
+    peer_key,
 )
 
 _EPILOG = """\
@@ -77,11 +80,19 @@ def run(args: argparse.Namespace) -> int:
     if check:
         found = anyio.run(lambda: browse_once(args.timeout, interfaces=args.interface))
     peers = merged_peers(found, remembered)
+    trust = TrustStore.for_data_dir(_data_dir(args))
+    # Adverts are unauthenticated: a fingerprint unlike the one tofu remembered is only
+    # flagged here; the TLS handshake of `sync --validation tofu` is what refuses it.
+    suspicious = {id(p) for p in peers
+                  if fingerprint_hint_mismatch(p, trust.get(peer_key(p.address, p.port)))}
     if args.json:
-        print(json.dumps([p.to_json() for p in peers], indent=1))
+        print(json.dumps([dict(p.to_json(), fingerprint_mismatch=id(p) in suspicious)
+                          for p in peers], indent=1))
     else:
         for peer in peers:
-            print(_line(peer))
+            warning = ("  ! fingerprint differs from the one trusted on first use"
+                       if id(peer) in suspicious else "")
+            print(_line(peer) + warning)
     if not check:
         print(f"listsync: {check.reason}", file=sys.stderr)
         return NetworkError.exit_code
