@@ -1,0 +1,163 @@
+"""The inventory screen: every key saves to the database at once; others' changes show live."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from textual.widgets import DataTable
+
+from tests.tui.conftest import SIZE, settle, until
+from tests.tui.fakes import FakeDatabase
+from tui.screens.inventory import InventoryScreen
+
+
+def stored(db: Any) -> dict[str, int]:
+    return {item["key"]: item["value"] for item in db.get("list").body["items"]}
+
+
+def shown(app: Any) -> dict[str, int]:
+    tables = app.screen.query("#items").results(DataTable)
+    table = next(tables, None)
+    if table is None:
+        return {}
+    return {str(table.get_row_at(i)[0]): int(str(table.get_row_at(i)[1]))
+            for i in range(table.row_count)}
+
+
+def cursor_item(app: Any) -> str | None:
+    screen = app.screen
+    assert isinstance(screen, InventoryScreen)
+    return screen.current_key()
+
+
+async def start(app: Any, pilot: Any) -> None:
+    await until(pilot, lambda: isinstance(app.screen, InventoryScreen) and bool(shown(app)))
+
+
+@pytest.mark.anyio
+async def test_plus_and_minus_save_the_new_quantity(make_app: Any, db: Any) -> None:
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await start(app, pilot)
+        await pilot.press("plus", "plus", "minus")
+        await settle(pilot)
+        assert stored(db)["Apples"] == 11
+        assert shown(app)["Apples"] == 11
+
+
+@pytest.mark.anyio
+async def test_a_change_records_who_made_it_where(make_app: Any, db: Any) -> None:
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await start(app, pilot)
+        await pilot.press("down", "plus")
+        await settle(pilot)
+        beets = next(i for i in db.get("list").body["items"] if i["key"] == "Beets")
+        assert beets["last"]["user"] == "bob" and beets["last"]["device"] == "kiosk-1"
+
+
+@pytest.mark.anyio
+async def test_minus_below_zero_is_refused_with_a_notification(make_app: Any, db: Any) -> None:
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await start(app, pilot)
+        await pilot.press("down", "down", "down", "minus")  # Figs: 0 in stock
+        await settle(pilot)
+        assert stored(db)["Figs"] == 0
+        assert any("only 0 Figs" in n.message for n in app._notifications)
+
+
+@pytest.mark.anyio
+async def test_equals_sets_an_exact_quantity(make_app: Any, db: Any) -> None:
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await start(app, pilot)
+        await pilot.press("down", "down", "equals_sign")
+        await pilot.press(*"42", "enter")  # the offered value is selected: typing replaces it
+        await settle(pilot)
+        assert stored(db)["Carrots"] == 42
+
+
+@pytest.mark.anyio
+async def test_escape_cancels_setting_a_quantity(make_app: Any, db: Any) -> None:
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await start(app, pilot)
+        await pilot.press("s", "9", "escape")
+        await settle(pilot)
+        assert stored(db)["Apples"] == 10
+        assert isinstance(app.screen, InventoryScreen)
+
+
+@pytest.mark.anyio
+async def test_add_rename_and_delete_an_item(make_app: Any, db: Any) -> None:
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await start(app, pilot)
+        await pilot.press("a", *"Kale", "enter")
+        await settle(pilot)
+        assert stored(db)["Kale"] == 0
+        assert "Kale" in shown(app)
+
+        await pilot.press("home", "r", *"Red apples", "enter")
+        await settle(pilot)
+        assert "Apples" not in stored(db) and stored(db)["Red apples"] == 10
+
+        await pilot.press("home", "d", "y")
+        await settle(pilot)
+        assert "Beets" not in stored(db) and "Beets" not in shown(app)
+
+
+@pytest.mark.anyio
+async def test_delete_asks_first_and_no_keeps_the_item(make_app: Any, db: Any) -> None:
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await start(app, pilot)
+        await pilot.press("d")
+        await settle(pilot)
+        assert type(app.screen).__name__ == "ConfirmDialog"
+        await pilot.press("n")
+        await settle(pilot)
+        assert "Apples" in stored(db)
+
+
+@pytest.mark.anyio
+async def test_a_change_from_elsewhere_shows_without_moving_the_cursor(
+        make_app: Any, db: Any) -> None:
+    other = FakeDatabase(db.backing)  # another process on the same database
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await start(app, pilot)
+        await pilot.press("down", "down")  # on Carrots
+        doc = other.get("list")
+        body = doc.body
+        body["items"][0]["value"] = 3  # Apples sold elsewhere
+        body["items"].append({"key": "Asparagus", "value": 7})  # a new row above the cursor
+        other.save("list", body, rev=doc.rev)
+        await until(pilot, lambda: shown(app).get("Asparagus") == 7)
+        assert shown(app)["Apples"] == 3
+        assert cursor_item(app) == "Carrots"
+
+
+@pytest.mark.anyio
+async def test_a_lost_save_race_is_retried_and_noted(make_app: Any, db: Any) -> None:
+    app = make_app()
+    real_save = db.save
+    raced = []
+
+    def racing_save(doc_id: str, body: dict[str, Any], *, rev: str | None) -> str:
+        if not raced:  # someone else saves first, once
+            raced.append(True)
+            doc = db.get("list")
+            doc.body["items"][1]["value"] = 99
+            real_save("list", doc.body, rev=doc.rev)
+        return real_save(doc_id, body, rev=rev)
+
+    db.save = racing_save
+    async with app.run_test(size=SIZE) as pilot:
+        await start(app, pilot)
+        await pilot.press("plus")
+        await settle(pilot)
+        assert stored(db)["Apples"] == 11 and stored(db)["Beets"] == 99
+        assert any("applied on top" in n.message for n in app._notifications)

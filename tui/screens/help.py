@@ -1,0 +1,33 @@
+"""HelpScreen: every key the screen underneath answers to, with what it does."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import ModalScreen
+from textual.widgets import DataTable, Label
+
+
+class HelpScreen(ModalScreen[None]):
+    """Lists (key, action) pairs gathered from the screen it was opened over."""
+
+    BINDINGS = [Binding("escape,f1,question_mark,q", "close", "Close")]
+
+    def __init__(self, title: str, keys: list[tuple[str, str]]) -> None:
+        super().__init__()
+        self.heading = title
+        self.keys = keys
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog help"):
+            yield Label(f"Keys: {self.heading}", classes="question")
+            table: DataTable[str] = DataTable(cursor_type="row", zebra_stripes=True)
+            table.add_columns("Key", "Does")
+            for key, text in self.keys:
+                table.add_row(key, text)
+            yield table
+            yield Label("Esc to close", classes="hint")
+
+    def action_close(self) -> None:
+        self.dismiss(None)
