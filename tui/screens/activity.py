@@ -13,7 +13,7 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header
+from textual.widgets import DataTable, Footer, Header, Label
 
 from tui.messages import ActivityEntry
 from tui.screens.lost import LostDialog, compare
@@ -43,8 +43,9 @@ class ActivityScreen(Screen[None]):
         table: DataTable[str | Text] = DataTable(cursor_type="row", id="activity")
         table.add_column("Time", key="at")
         table.add_column("Kind", key="kind")
-        table.add_column("What", key="text")
+        table.add_column("What", key="text", width=54)  # fits 80 columns; full text below
         yield table
+        yield Label("", id="activity-detail")
         yield Footer(show_command_palette=False)
 
     def on_mount(self) -> None:
@@ -64,6 +65,13 @@ class ActivityScreen(Screen[None]):
         self._shown = len(entries)
         if follow and table.row_count:
             table.move_cursor(row=table.row_count - 1, animate=False)
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        # Long lines are cut in the table; the highlighted one is shown whole below it.
+        entries = self.listsync.activity
+        index = event.cursor_row
+        text = entries[index].text if 0 <= index < len(entries) else ""
+        self.query_one("#activity-detail", Label).update(text)
 
     def action_inspect(self) -> None:
         table = self.query_one("#activity", DataTable)

@@ -11,10 +11,11 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Input, Label, Select, Switch
+from textual.widgets import Footer, Header, Input, Label, Select
 
 from engine import ConfigError, EngineError
 from tui import prefs
+from tui.widgets.tick import Tick
 
 if TYPE_CHECKING:
     from tui.app import ListsyncApp
@@ -61,12 +62,12 @@ class SettingsScreen(Screen[None]):
             yield Label("Pinned cert (DER)")
             yield Input(s.pinned_cert or "", placeholder="path, for pinned", compact=True,
                         id="pinned_cert")
-            yield Label("Delta sync")
-            yield Switch(s.delta, id="delta")
-            yield Label("Read-only listener")
-            yield Switch(s.read_only, id="read_only")
-            yield Label("Advertise on LAN")
-            yield Switch(s.advertise, id="advertise")
+            yield Tick("Delta sync (send only what changed)", s.delta, compact=True,
+                       id="delta", classes="wide")
+            yield Tick("Read-only listener (peers may pull, not push)", s.read_only,
+                       compact=True, id="read_only", classes="wide")
+            yield Tick("Advertise this device on the LAN (mDNS)", s.advertise, compact=True,
+                       id="advertise", classes="wide")
             yield Label("Service name")
             yield Input(s.service_name or "", placeholder="default: user@host", compact=True,
                         id="service_name")
@@ -81,9 +82,9 @@ class SettingsScreen(Screen[None]):
         return prefs.Settings(
             tls=str(self.query_one("#tls", Select).value),
             port=port,
-            delta=self.query_one("#delta", Switch).value,
-            read_only=self.query_one("#read_only", Switch).value,
-            advertise=self.query_one("#advertise", Switch).value,
+            delta=self.query_one("#delta", Tick).value,
+            read_only=self.query_one("#read_only", Tick).value,
+            advertise=self.query_one("#advertise", Tick).value,
             service_name=self.query_one("#service_name", Input).value.strip() or None,
             validation=str(self.query_one("#validation", Select).value),
             pinned_cert=self.query_one("#pinned_cert", Input).value.strip() or None,
