@@ -83,3 +83,12 @@ async def until(pilot: Any, condition: Callable[[], bool], seconds: float = 5) -
     with anyio.fail_after(seconds):
         while not condition():
             await pilot.pause(0.02)
+
+
+async def answer(pilot: Any, text: str) -> None:
+    """Fill the open dialog's input with `text` and press Enter (typing each key is slow)."""
+    from textual.widgets import Input
+
+    await pilot.pause()
+    pilot.app.screen.query_one(Input).value = text
+    await pilot.press("enter")

@@ -6,13 +6,12 @@ Used until engine's store is available; two FakeDatabase objects over one
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
-
-import anyio
 
 from engine import ConflictError, NotFoundError
 
@@ -40,6 +39,13 @@ class Backing:
     revs: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     blobs: dict[str, bytes] = field(default_factory=dict)
     seq: int = 0
+    waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = field(default_factory=list)
+
+    def grew(self) -> None:
+        """Wake subscribers (saves may come from worker threads)."""
+        self.seq += 1
+        for loop, event in list(self.waiters):
+            loop.call_soon_threadsafe(event.set)
 
 
 class FakeBlobs:
@@ -90,13 +96,20 @@ class FakeDatabase:
         new_rev = f"{gen}-{digest[:32]}"
         self.backing.docs[doc_id] = Doc(doc_id, new_rev, False, json.loads(json.dumps(body)))
         self.backing.revs[(doc_id, new_rev)] = json.loads(json.dumps(body))
-        self.backing.seq += 1
+        self.backing.grew()
         return new_rev
 
     async def subscribe(self, since: int) -> AsyncIterator[int]:
         seen = since
-        while True:
-            if self.backing.seq > seen:
-                seen = self.backing.seq
-                yield seen
-            await anyio.sleep(0.01)  # the real store is notified by the journal; a fake polls
+        waiter = (asyncio.get_running_loop(), asyncio.Event())
+        self.backing.waiters.append(waiter)
+        try:
+            while True:
+                waiter[1].clear()
+                if self.backing.seq > seen:
+                    seen = self.backing.seq
+                    yield seen
+                    continue
+                await waiter[1].wait()
+        finally:
+            self.backing.waiters.remove(waiter)

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from textual.widgets import DataTable
 
-from tests.tui.conftest import SIZE, settle, until
+from tests.tui.conftest import SIZE, answer, settle, until
 from tests.tui.fakes import FakeDatabase
 from tui.screens.inventory import InventoryScreen
 
@@ -100,7 +100,8 @@ async def test_add_rename_and_delete_an_item(make_app: Any, db: Any) -> None:
         assert stored(db)["Kale"] == 0
         assert "Kale" in shown(app)
 
-        await pilot.press("home", "r", *"Red apples", "enter")
+        await pilot.press("home", "r")
+        await answer(pilot, "Red apples")
         await settle(pilot)
         assert "Apples" not in stored(db) and stored(db)["Red apples"] == 10
 
@@ -161,3 +162,34 @@ async def test_a_lost_save_race_is_retried_and_noted(make_app: Any, db: Any) -> 
         await settle(pilot)
         assert stored(db)["Apples"] == 11 and stored(db)["Beets"] == 99
         assert any("applied on top" in n.message for n in app._notifications)
+
+
+@pytest.mark.anyio
+async def test_p_sets_a_picture_from_a_file_and_the_pane_draws_it(
+        make_app: Any, db: Any, tmp_path: Any) -> None:
+    from tests.tui.conftest import picture
+    from tui.widgets.picture import Picture
+
+    path = tmp_path / "beets.png"
+    path.write_bytes(picture((120, 0, 80)))
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await start(app, pilot)
+        await pilot.press("down", "p")
+        await answer(pilot, str(path))
+        await settle(pilot)
+        beets = next(i for i in db.get("list").body["items"] if i["key"] == "Beets")
+        assert db.blobs.read(beets["image"]["digest"]) == path.read_bytes()
+        await until(pilot, lambda: app.screen.query_one(Picture).data == path.read_bytes())
+
+
+@pytest.mark.anyio
+async def test_a_missing_picture_file_is_one_sentence(make_app: Any, db: Any) -> None:
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await start(app, pilot)
+        await pilot.press("p")
+        await answer(pilot, "/nonexistent/x.png")
+        await settle(pilot)
+        assert [n.message for n in app._notifications] == [
+            "Could not read /nonexistent/x.png: No such file or directory."]

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from textual.widgets import DataTable, Input
 
-from tests.tui.conftest import SIZE, settle, until
+from tests.tui.conftest import SIZE, answer, settle, until
 from tui.messages import (
     ActivityEntry,
     ActivityLogged,
@@ -134,7 +134,8 @@ async def test_enter_starts_and_stops_syncing_and_keys_add_and_forget(make_app: 
         await settle(pilot)
         await pilot.press("enter")  # kiosk-1 is busy: stop it
         await pilot.press("down", "down", "enter")  # till is stopped: start it
-        await pilot.press("a", *"10.0.0.9:4984", "enter")
+        await pilot.press("a")
+        await answer(pilot, "10.0.0.9:4984")
         await pilot.press("d", "y")
         await settle(pilot)
         assert bridge.calls == [("stop_sync", ("k1",)), ("start_sync", ("k3",)),
