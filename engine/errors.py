@@ -100,3 +100,7 @@ class ConfigError(EngineError):
 
 class ReadOnlyError(EngineError):
     """The peer is read-only and refused a push."""
+
+
+class BlobDigestError(StoreError):
+    """Blob data does not match the digest (or length) it claims."""

@@ -18,6 +18,9 @@ from engine import EngineError
 # Subcommand modules, in the order `--help` lists them.
 COMMAND_MODULES = [
     "tui.commands.items",
+    "tui.commands.identity",
+    "tui.commands.users",
+    "tui.commands.trust",
 ]
 
 

@@ -1,0 +1,481 @@
+"""The Database: documents with revision trees over one journal, shared by processes.
+
+Every operation takes the in-process mutex, then the cross-process flock
+(shared to read, exclusive to write), then catches up on records other
+processes appended (or reloads if compaction replaced the journal).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import anyio
+from anyio.lowlevel import EventLoopToken, current_token
+
+from engine.errors import (
+    BlobMissingError,
+    ConflictError,
+    NotFoundError,
+    StorageFailedError,
+    StoreError,
+    UsageError,
+)
+from engine.store import revs
+from engine.store.blobs import BlobStore, blob_refs, check_digest
+from engine.store.index import Index
+from engine.store.journal import FileOps, Journal, Record, encode, pack_body, scan, unpack_body
+from engine.store.lock import FileLock
+from engine.store.revs import Change, Document, Loc, Revision, RevTree
+
+Resolver = Callable[["Database", str], None]
+_POLL_SECONDS = 0.05  # how often a subscriber looks for other processes' appends
+_CACHE_SIZE = 256  # bodies (raw bytes) kept in memory
+
+
+class _Waiter:
+    def __init__(self, token: EventLoopToken) -> None:
+        self.token = token
+        self.event = anyio.Event()
+
+
+class Database:
+    """A document database in one folder; see PLAN.md "Store API"."""
+
+    def __init__(self, path: Path, lock: FileLock, journal: Journal, ops: FileOps,
+                 max_history: int, max_ancestor_bodies: int) -> None:
+        self.path = path
+        self.ops = ops
+        self.blobs = BlobStore(path / "blobs", ops)
+        self.resolver: Resolver | None = None
+        self.max_history = max_history
+        self.max_ancestor_bodies = max_ancestor_bodies
+        self._lock = lock
+        self._journal = journal
+        self._mutex = threading.RLock()
+        self._index = Index(max_history, max_ancestor_bodies)
+        self._cache: OrderedDict[int, bytes] = OrderedDict()
+        self._waiters: set[_Waiter] = set()
+        self._failed = False
+        self._closed = False
+        self.torn_tail_seen = False
+
+    # -- opening -------------------------------------------------------------
+
+    @classmethod
+    def open(cls, path: Path | str, *, create: bool = True, max_history: int = 100,
+             max_ancestor_bodies: int = 4, init: Callable[[Database], None] | None = None,
+             file_ops: FileOps | None = None) -> Database:
+        """Open (or create) the database in folder `path`; `init(db)` runs once at creation."""
+        from engine.store.create import open_database
+        if max_history < 1 or max_ancestor_bodies < 0:
+            raise UsageError("max_history must be at least 1 and max_ancestor_bodies at least 0.")
+        return open_database(cls, Path(path), create, max_history, max_ancestor_bodies,
+                             init, file_ops or FileOps())
+
+    @property
+    def uuid(self) -> str:
+        assert self._index.uuid is not None
+        return self._index.uuid
+
+    def close(self) -> None:
+        with self._mutex:
+            if not self._closed:
+                self._closed = True
+                self._journal.close()
+                self._lock.close()
+
+    def __enter__(self) -> Database:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- locking and catching up ----------------------------------------------
+
+    @contextmanager
+    def _reading(self) -> Iterator[None]:
+        with self._mutex:
+            self._check_open()
+            with self._lock.hold(False):
+                self._catch_up()
+                yield
+
+    @contextmanager
+    def _writing(self) -> Iterator[None]:
+        with self._mutex:
+            self._check_open()
+            self._check_writable()
+            with self._lock.hold(True):
+                self._catch_up()
+                yield
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise StoreError(f"The database at {self.path} is closed.")
+
+    def _check_writable(self) -> None:
+        if self._failed or self._journal.failed:
+            self._failed = True
+            raise StorageFailedError(
+                f"An earlier write to {self.path} failed; reopen the database to write again.")
+
+    def _catch_up(self) -> None:
+        ino, size = self._journal.size_on_disk()
+        if ino != self._journal.ino or size < self._journal.end:
+            self._reload()
+        elif size > self._journal.end:
+            self._scan_tail(size)
+
+    def _scan_tail(self, size: int) -> None:
+        end = scan(self._journal.path, self._journal.fd, self._journal.end, size,
+                   self._index.apply)
+        self._journal.end = end.good
+        if end.torn:
+            self.torn_tail_seen = True
+            if self._lock.exclusive and not self._failed:
+                self._journal.cut_tail(end.good)
+
+    def _reload(self) -> None:
+        """Start over from whatever journal is at our path now (after compaction)."""
+        path = self._journal.path
+        old = self._journal
+        self._journal = Journal(path, self.ops)
+        self._journal.failed = old.failed
+        old.close()
+        self._index = Index(self.max_history, self.max_ancestor_bodies)
+        self._cache.clear()
+        self._scan_tail(os.fstat(self._journal.fd).st_size)
+        if self._index.uuid is None:
+            raise StoreError(f"The journal {path} has no header record.")
+
+    # -- reading ---------------------------------------------------------------
+
+    @property
+    def update_seq(self) -> int:
+        with self._reading():
+            return self._index.update_seq
+
+    def _body(self, loc: Loc) -> dict[str, Any]:
+        data = self._cache.get(loc[0])
+        if data is None:
+            data = self._journal.read(*loc)
+            self._cache[loc[0]] = data
+            if len(self._cache) > _CACHE_SIZE:
+                self._cache.popitem(last=False)
+        else:
+            self._cache.move_to_end(loc[0])
+        return unpack_body(data)
+
+    def _tree(self, doc_id: str) -> RevTree | None:
+        return self._index.docs.get(revs.check_doc_id(doc_id))
+
+    def _document(self, doc_id: str, tree: RevTree) -> Document:
+        node = tree.winner()
+        assert node.loc is not None, "a leaf always keeps its body"
+        return Document(doc_id, node.rev, node.deleted, self._body(node.loc))
+
+    def get(self, doc_id: str) -> Document | None:
+        """The winning revision; deleted documents come back with deleted=True."""
+        with self._reading():
+            tree = self._tree(doc_id)
+            return None if tree is None else self._document(doc_id, tree)
+
+    def get_rev(self, doc_id: str, rev: str) -> Revision | None:
+        with self._reading():
+            tree = self._tree(doc_id)
+            node = None if tree is None else tree.nodes.get(rev)
+            if tree is None or node is None:
+                return None
+            body = None if node.loc is None else self._body(node.loc)
+            return Revision(doc_id, rev, node.deleted, body,
+                            tree.history(rev, self.max_history))
+
+    def all_docs(self, *, include_deleted: bool = False) -> list[Document]:
+        with self._reading():
+            docs = [self._document(d, t) for d, t in sorted(self._index.docs.items())]
+        return [d for d in docs if include_deleted or not d.deleted]
+
+    def docs_by_type(self, type_: str) -> list[Document]:
+        return [d for d in self.all_docs() if d.body.get("type") == type_]
+
+    def leaves(self, doc_id: str) -> list[str]:
+        """Leaf revs, winner first."""
+        with self._reading():
+            tree = self._tree(doc_id)
+            return [] if tree is None else tree.leaves()
+
+    def conflicts(self, doc_id: str) -> list[str]:
+        """Live leaves that lose to the winner."""
+        with self._reading():
+            tree = self._tree(doc_id)
+            return [] if tree is None else tree.conflicts()
+
+    def revs_diff(self, wanted: dict[str, list[str]]) -> dict[str, tuple[list[str], list[str]]]:
+        """Per doc id: (revs we lack, revs we hold that could serve as delta bases)."""
+        out: dict[str, tuple[list[str], list[str]]] = {}
+        with self._reading():
+            for doc_id, rev_list in wanted.items():
+                tree = self._tree(doc_id)
+                missing = [r for r in dict.fromkeys(rev_list) if tree is None or r not in tree]
+                if missing:
+                    for r in missing:
+                        revs.generation(r)
+                    have = [] if tree is None else revs.possible_ancestors(tree, missing)
+                    out[doc_id] = (missing, have)
+        return out
+
+    def changes(self, since: int = 0, limit: int | None = None) -> list[Change]:
+        """One entry per document changed after `since`, oldest first."""
+        with self._reading():
+            picked: list[int] = []
+            for seq in reversed(self._index.by_seq):
+                if seq <= since:
+                    break
+                picked.append(seq)
+            picked.reverse()
+            if limit is not None:
+                picked = picked[:max(limit, 0)]
+            out = []
+            for seq in picked:
+                doc_id = self._index.by_seq[seq]
+                tree = self._index.docs[doc_id]
+                win = tree.winner()
+                out.append(Change(seq, doc_id, win.rev, win.deleted, tree.leaves()))
+            return out
+
+    def get_local(self, local_id: str) -> dict[str, Any] | None:
+        revs.check_id(local_id, "local document id")
+        with self._reading():
+            loc = self._index.locals.get(local_id)
+            return None if loc is None else self._body(loc)
+
+    # -- writing ---------------------------------------------------------------
+
+    def _commit(self, items: list[tuple[str, list[Any], bytes | None]]) -> None:
+        """Append records as one durable batch, then index them."""
+        records = [encode(kind, i < len(items) - 1, *fields, body=body)
+                   for i, (kind, fields, body) in enumerate(items)]
+        try:
+            offsets = self._journal.append(records)
+        except StorageFailedError:
+            self._failed = True
+            raise
+        batch: list[Record] = []
+        for (kind, fields, body), off, rec in zip(items, offsets, records, strict=True):
+            body_len = -1 if body is None else len(body)
+            end = off + len(rec)
+            batch.append(([kind, False, *fields, body], end - max(body_len, 0), body_len))
+        self._index.apply(batch)
+
+    def _require_blobs(self, body: dict[str, Any]) -> None:
+        for ref in blob_refs(body):
+            digest = ref.get("digest")
+            check_digest(digest)
+            assert isinstance(digest, str)
+            if not self.blobs.has(digest):
+                raise BlobMissingError(f"The blob {digest} is not stored; store it first.")
+
+    def _edit_parent(self, doc_id: str, rev: str | None) -> str | None:
+        """The rev a local edit goes on top of; ConflictError if `rev` is stale."""
+        tree = self._index.docs.get(doc_id)
+        if tree is None:
+            if rev is not None:
+                raise ConflictError(f"Document {doc_id!r} does not exist, so {rev} is stale.")
+            return None
+        win = tree.winner()
+        if rev is None and win.deleted:
+            return win.rev  # re-creating a deleted document continues its history
+        if rev != win.rev:
+            raise ConflictError(
+                f"Document {doc_id!r} is at revision {win.rev}, not {rev}; reload and retry.")
+        return win.rev
+
+    def _seq(self) -> int:
+        return self._index.update_seq + 1
+
+    def save(self, doc_id: str, body: dict[str, Any], *, rev: str | None) -> str:
+        """Save a new revision on top of `rev` (None for a new document)."""
+        return self.save_many([(doc_id, body, rev)])[0]
+
+    def save_many(self, edits: list[tuple[str, dict[str, Any], str | None]]) -> list[str]:
+        """Save several documents as one durable batch (all or nothing)."""
+        for doc_id, body, _ in edits:
+            revs.check_doc_id(doc_id)
+            revs.check_body(body)
+        if len({e[0] for e in edits}) != len(edits):
+            raise UsageError("save_many takes each document id at most once.")
+        with self._writing():
+            items: list[tuple[str, list[Any], bytes | None]] = []
+            new_revs = []
+            seq = self._seq()
+            for doc_id, body, rev in edits:
+                parent = self._edit_parent(doc_id, rev)
+                self._require_blobs(body)
+                new_rev = revs.make_rev_id(parent, False, body)
+                items.append(("R", [seq, doc_id, new_rev, [parent] if parent else [], False],
+                              pack_body(body)))
+                new_revs.append(new_rev)
+                seq += 1
+            if items:
+                self._commit(items)
+        self._notify()
+        return new_revs
+
+    def delete(self, doc_id: str, *, rev: str) -> str:
+        """Tombstone the document; ConflictError if `rev` is not its current revision."""
+        revs.check_doc_id(doc_id)
+        with self._writing():
+            tree = self._index.docs.get(doc_id)
+            if tree is None or (tree.winner().deleted and tree.winner().rev == rev):
+                raise NotFoundError(f"Document {doc_id!r} does not exist or is already deleted.")
+            parent = self._edit_parent(doc_id, rev)
+            new_rev = revs.make_rev_id(parent, True, {})
+            self._commit([("R", [self._seq(), doc_id, new_rev, [parent], True], pack_body({}))])
+        self._notify()
+        return new_rev
+
+    def purge(self, doc_id: str) -> None:
+        """Forget a document and all its history (no-op if it is not stored)."""
+        revs.check_doc_id(doc_id)
+        with self._writing():
+            if doc_id not in self._index.docs:
+                return
+            self._commit([("P", [self._seq(), doc_id], None)])
+        self._notify()
+
+    def put_local(self, local_id: str, body: dict[str, Any] | None) -> None:
+        """Write (or with None, delete) a local document; it never replicates."""
+        revs.check_id(local_id, "local document id")
+        if body is not None:
+            revs.check_body(body)
+        with self._writing():
+            self._commit([("L", [local_id], None if body is None else pack_body(body))])
+
+    def put_revisions(self, revisions: list[Revision]) -> list[int]:
+        """Insert revisions from a peer, with their ancestry, as one durable batch."""
+        prepared = []
+        for r in revisions:
+            revs.check_doc_id(r.doc_id)
+            ancestors = revs.check_history(r, self.max_history)
+            body = r.body if r.body is not None else ({} if r.deleted else None)
+            if body is None:
+                raise UsageError(f"Revision {r.rev} of {r.doc_id!r} arrived without a body.")
+            revs.check_body(body)
+            parent = ancestors[0] if ancestors else None
+            if r.body is not None and (parent or revs.generation(r.rev) == 1):
+                if revs.make_rev_id(parent, r.deleted, body) != r.rev:
+                    raise UsageError(f"Revision {r.rev} of {r.doc_id!r} does not match its body.")
+            prepared.append((r, ancestors, body))
+        with self._writing():
+            items: list[tuple[str, list[Any], bytes | None]] = []
+            seen: set[tuple[str, str]] = set()
+            touched: list[str] = []
+            seq = self._seq()
+            for r, ancestors, body in prepared:
+                tree = self._index.docs.get(r.doc_id)
+                if (tree is not None and r.rev in tree) or (r.doc_id, r.rev) in seen:
+                    continue
+                if not r.deleted:
+                    self._require_blobs(body)
+                seen.add((r.doc_id, r.rev))
+                touched.append(r.doc_id)
+                items.append(("R", [seq, r.doc_id, r.rev, ancestors, r.deleted], pack_body(body)))
+                seq += 1
+            if items:
+                self._commit(items)
+            conflicted = [d for d in dict.fromkeys(touched) if self._index.docs[d].conflicts()]
+        if items:
+            self._notify()
+        if self.resolver is not None:
+            for doc_id in conflicted:
+                self.resolver(self, doc_id)
+        return [item[1][0] for item in items]
+
+    def resolve(self, doc_id: str, winner_body: dict[str, Any], *,
+                losers: list[str] | None = None, winner: str | None = None) -> str:
+        """Write `winner_body` as a child of the winning leaf and tombstone `losers`
+        (default: every conflicting leaf), in one durable batch. Returns the new rev."""
+        revs.check_doc_id(doc_id)
+        revs.check_body(winner_body)
+        with self._writing():
+            tree = self._index.docs.get(doc_id)
+            if tree is None:
+                raise NotFoundError(f"Document {doc_id!r} does not exist.")
+            win = tree.winner()
+            if winner is not None and winner != win.rev:
+                raise ConflictError(f"Document {doc_id!r} is now at {win.rev}, not {winner}.")
+            live = tree.conflicts()
+            losers = live if losers is None else losers
+            for loser in losers:
+                if loser not in live:
+                    raise ConflictError(f"{loser} is not a conflicting leaf of {doc_id!r}.")
+            self._require_blobs(winner_body)
+            merged = revs.make_rev_id(win.rev, False, winner_body)
+            seq = self._seq()
+            items: list[tuple[str, list[Any], bytes | None]] = []
+            if merged not in tree:
+                items.append(("R", [seq, doc_id, merged, [win.rev], False],
+                              pack_body(winner_body)))
+            for loser in sorted(losers):
+                tomb = revs.make_rev_id(loser, True, {})
+                if tomb not in tree:
+                    items.append(("R", [seq + len(items), doc_id, tomb, [loser], True],
+                                  pack_body({})))
+            if items:
+                self._commit(items)
+        self._notify()
+        return merged
+
+    # -- change notification ----------------------------------------------------
+
+    def _notify(self) -> None:
+        for waiter in list(self._waiters):
+            try:
+                waiter.token.backend_class.run_sync_soon(
+                    waiter.event.set, (), waiter.token.native_token)
+            except RuntimeError:  # that subscriber's event loop has ended
+                self._waiters.discard(waiter)
+
+    def _journal_unchanged(self) -> bool:
+        """True if no other process appended or compacted since we last looked (one stat)."""
+        return self._journal.size_on_disk() == (self._journal.ino, self._journal.end)
+
+    async def subscribe(self, since: int = 0) -> AsyncIterator[int]:
+        """Yield update_seq each time it grows past what was last yielded."""
+        last = since
+        waiter = _Waiter(current_token())
+        self._waiters.add(waiter)
+        try:
+            while True:
+                waiter.event = anyio.Event()
+                if self._journal_unchanged():
+                    seq = self._index.update_seq
+                else:
+                    seq = await anyio.to_thread.run_sync(lambda: self.update_seq)
+                if seq > last:
+                    last = seq
+                    yield seq
+                    continue
+                with anyio.move_on_after(_POLL_SECONDS):
+                    await waiter.event.wait()
+        finally:
+            self._waiters.discard(waiter)
+
+    # -- maintenance -------------------------------------------------------------
+
+    def compact(self, *, blob_grace: float = 3600.0) -> None:
+        """Rewrite the journal with only what is kept; drop unreferenced blobs
+        older than `blob_grace` seconds (younger ones may be about to be used)."""
+        from engine.store.compact import compact
+        compact(self, blob_grace)
+
+    def check(self) -> list[str]:
+        """Problems found (checksums, index, blobs); [] when healthy."""
+        from engine.store.check import check
+        return check(self)

@@ -1,0 +1,87 @@
+"""The in-memory index rebuilt from journal records: trees, sequence order, locals.
+
+Record kinds (fields after `[kind, more, ...]`, body bin always last):
+  M: uuid, base_seq, format      -- first record: database identity
+  R: seq, doc_id, rev, ancestors (parent first), deleted, body | None
+  P: seq, doc_id                 -- purge: forget the document and its history
+  L: local_id, body | None       -- local (never replicated) doc; None deletes
+"""
+
+from __future__ import annotations
+
+from engine.store.journal import Record
+from engine.store.revs import Loc, Node, RevTree
+
+FORMAT = 1
+
+
+class Index:
+    """Everything a scan learns; bodies stay on disk, referenced by location."""
+
+    def __init__(self, max_history: int, max_bodies: int) -> None:
+        self.max_history = max_history
+        self.max_bodies = max_bodies
+        self.uuid: str | None = None
+        self.docs: dict[str, RevTree] = {}
+        # seq -> doc id, in ascending seq order (insertion order of a dict).
+        self.by_seq: dict[int, str] = {}
+        self.locals: dict[str, Loc] = {}
+        self.update_seq = 0
+        self.records = 0
+
+    def apply(self, batch: list[Record]) -> None:
+        for fields, body_off, body_len in batch:
+            self.records += 1
+            kind = fields[0]
+            if kind == "R":
+                self._apply_rev(fields, None if body_len < 0 else (body_off, body_len))
+            elif kind == "L":
+                if body_len < 0:
+                    self.locals.pop(fields[2], None)
+                else:
+                    self.locals[fields[2]] = (body_off, body_len)
+            elif kind == "P":
+                seq, doc_id = fields[2], fields[3]
+                tree = self.docs.pop(doc_id, None)
+                if tree is not None:
+                    self.by_seq.pop(tree.seq, None)
+                self.update_seq = max(self.update_seq, seq)
+            elif kind == "M":
+                self.uuid = fields[2]
+                self.update_seq = max(self.update_seq, fields[3])
+
+    def _apply_rev(self, fields: list[object], loc: Loc | None) -> None:
+        _, _, seq, doc_id, rev, ancestors, deleted, _ = fields
+        assert isinstance(seq, int) and isinstance(doc_id, str) and isinstance(rev, str)
+        assert isinstance(ancestors, list)
+        tree = self.docs.get(doc_id)
+        if tree is None:
+            tree = self.docs[doc_id] = RevTree()
+            if not ancestors:  # the common case, kept lean for fast opens
+                tree.nodes[rev] = Node(rev, int(rev[:rev.index("-")]), None, bool(deleted), loc)
+                tree.leafs.add(rev)
+        if rev not in tree.nodes:
+            tree.graft(rev, ancestors, bool(deleted), loc)
+            if len(tree.nodes) > 1:
+                tree.trim(self.max_history, self.max_bodies)
+        if seq > tree.seq:
+            if tree.seq:
+                self.by_seq.pop(tree.seq, None)
+            tree.seq = seq
+            self.by_seq[seq] = doc_id
+        if seq > self.update_seq:
+            self.update_seq = seq
+
+    def describe(self) -> dict[str, object]:
+        """A comparable summary (for check): per doc its seq and nodes."""
+        return {
+            "uuid": self.uuid,
+            "update_seq": self.update_seq,
+            "locals": sorted(self.locals),
+            "docs": {
+                doc_id: (tree.seq, sorted(
+                    (n.rev, n.parent, n.deleted, n.loc is not None)
+                    for n in tree.nodes.values()))
+                for doc_id, tree in self.docs.items()
+            },
+        }

@@ -1,0 +1,232 @@
+"""The append-only journal file: record framing, durable appends, scanning.
+
+A record is `length:u32 | crc32(payload):u32 | payload`, the payload a msgpack
+array `[kind, more, ...fields, body]` whose last field is the body, itself
+msgpacked into a `bin`, so a scan decodes metadata only and remembers where
+the body bytes sit. `more` chains records into one atomic batch: a batch counts
+only once its last record (more=False) is whole. All I/O goes through a
+`FileOps` object so tests can inject failures.
+"""
+
+from __future__ import annotations
+
+import gc
+import mmap
+import os
+import re
+import struct
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import msgpack
+
+from engine.errors import CorruptJournalError, StorageFailedError
+
+HEADER = struct.Struct(">II")
+MAX_RECORD = 64 * 1024 * 1024  # bytes; bodies live here, pictures live in blobs
+# What the start of a payload looks like: fixarray, then a 1-char fixstr kind.
+_RECORD_START = re.compile(rb"[\x94-\x9f]\xa1[MRPL]")
+
+Record = tuple[list[Any], int, int]  # (decoded fields, body offset, body length)
+
+
+class FileOps:
+    """The system calls the journal and blob store use; tests subclass to fail them."""
+
+    def write(self, fd: int, data: bytes, offset: int) -> None:
+        view = memoryview(data)
+        while view:
+            n = os.pwrite(fd, view, offset)
+            view = view[n:]
+            offset += n
+
+    def fsync(self, fd: int) -> None:
+        os.fsync(fd)
+
+    def truncate(self, fd: int, size: int) -> None:
+        os.ftruncate(fd, size)
+
+    def rename(self, src: Path, dst: Path) -> None:
+        os.replace(src, dst)
+
+    def fsync_dir(self, path: Path) -> None:
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def encode(kind: str, more: bool, *fields: Any, body: bytes | None = None) -> bytes:
+    payload = msgpack.packb([kind, more, *fields, body], use_bin_type=True)
+    return HEADER.pack(len(payload), zlib.crc32(payload)) + payload
+
+
+def pack_body(body: dict[str, Any]) -> bytes:
+    return msgpack.packb(body, use_bin_type=True)
+
+
+def unpack_body(data: bytes) -> dict[str, Any]:
+    body = msgpack.unpackb(data, raw=False, strict_map_key=True)
+    assert isinstance(body, dict)
+    return body
+
+
+@dataclass
+class ScanEnd:
+    """Where a scan stopped: `good` is the end of the last whole batch."""
+
+    good: int
+    torn: bool
+
+
+def scan(path: Path, fd: int, start: int, size: int,
+         apply: Callable[[list[Record]], None]) -> ScanEnd:
+    """Decode whole batches in [start, size) and hand each to `apply`.
+
+    A damaged or incomplete record with nothing valid after it is a torn tail
+    (`torn=True`, `good` = where the unfinished batch began); damage followed by
+    a valid record raises CorruptJournalError naming the offset.
+    """
+    if size <= start:
+        return ScanEnd(start, False)
+    # The index grows by many small objects; the cyclic GC would rescan them
+    # over and over during a big scan, so it waits until the scan is done.
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    with mmap.mmap(fd, size, access=mmap.ACCESS_READ) as mm:
+        view = memoryview(mm)
+        try:
+            return _scan_view(path, view, start, size, apply)
+        finally:
+            view.release()
+            if gc_was_enabled:
+                gc.enable()
+
+
+def _scan_view(path: Path, view: memoryview, start: int, size: int,
+               apply: Callable[[list[Record]], None]) -> ScanEnd:
+    pos = start
+    batch: list[Record] = []
+    batch_start = start
+    unpack_header = HEADER.unpack_from
+    crc32 = zlib.crc32
+    unpackb = msgpack.unpackb
+    while pos < size:
+        reason = None
+        if size - pos < HEADER.size:
+            reason = "the record header is cut short"
+        else:
+            length, crc = unpack_header(view, pos)
+            end = pos + HEADER.size + length
+            if length < 3 or length > MAX_RECORD:
+                reason = f"the record length {length} is impossible"
+            elif end > size:
+                reason = "the record is cut short"
+            elif crc32(view[pos + HEADER.size:end]) != crc:
+                reason = "the record checksum does not match"
+        if reason is None:
+            try:
+                fields = unpackb(view[pos + HEADER.size:end], raw=False)
+                assert isinstance(fields, list) and len(fields) >= 3
+            except Exception:
+                reason = "the record cannot be decoded"
+        if reason is not None:
+            if _valid_record_after(view, pos + 1, size):
+                raise CorruptJournalError(str(path), pos, reason)
+            return ScanEnd(batch_start, True)
+        body = fields[-1]
+        body_len = len(body) if body is not None else -1
+        batch.append((fields, end - max(body_len, 0), body_len))
+        pos = end
+        if not fields[1]:
+            apply(batch)
+            batch = []
+            batch_start = pos
+    return ScanEnd(batch_start, bool(batch))
+
+
+def _valid_record_after(view: memoryview, start: int, size: int) -> bool:
+    """Does a checksummed record begin anywhere in [start, size)?"""
+    data = view[start:size]
+    for m in _RECORD_START.finditer(data):
+        pos = start + m.start() - HEADER.size
+        if pos < start:
+            continue
+        length, crc = HEADER.unpack_from(view, pos)
+        end = pos + HEADER.size + length
+        if end <= size and zlib.crc32(view[pos + HEADER.size:end]) == crc:
+            return True
+    return False
+
+
+class Journal:
+    """One open journal file; appends are durable before they return."""
+
+    def __init__(self, path: Path, ops: FileOps) -> None:
+        self.path = path
+        self.ops = ops
+        self.fd = os.open(path, os.O_RDWR | os.O_CLOEXEC)
+        self.ino = os.fstat(self.fd).st_ino
+        self.end = 0  # bytes scanned and indexed
+        self.failed = False
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+    def size_on_disk(self) -> tuple[int, int]:
+        """(inode, size) of whatever file is now at `path`; (-1, -1) if none."""
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            return (-1, -1)
+        return (st.st_ino, st.st_size)
+
+    def read(self, offset: int, length: int) -> bytes:
+        data = os.pread(self.fd, length, offset)
+        if len(data) != length:
+            raise CorruptJournalError(str(self.path), offset, "a body lies past the end")
+        return data
+
+    def check_writable(self) -> None:
+        if self.failed:
+            raise StorageFailedError(
+                f"An earlier write to {self.path} failed; reopen the database to write again.")
+
+    def append(self, records: list[bytes]) -> list[int]:
+        """Write records at the end as one batch, fsync, return each record's offset."""
+        self.check_writable()
+        offsets = []
+        pos = self.end
+        for rec in records:
+            offsets.append(pos)
+            pos += len(rec)
+        try:
+            self.ops.write(self.fd, b"".join(records), self.end)
+            self.ops.fsync(self.fd)
+        except OSError as err:
+            self.failed = True
+            try:  # best effort: keep the unacknowledged bytes from being seen
+                self.ops.truncate(self.fd, self.end)
+            except OSError:
+                pass
+            raise StorageFailedError(
+                f"Writing to {self.path} failed ({err.strerror or err}); "
+                "the write was not saved.") from err
+        self.end = pos
+        return offsets
+
+    def cut_tail(self, good: int) -> None:
+        """Remove a torn tail left by a crashed writer (caller holds the write lock)."""
+        try:
+            self.ops.truncate(self.fd, good)
+            self.ops.fsync(self.fd)
+        except OSError as err:
+            self.failed = True
+            raise StorageFailedError(
+                f"Cutting the torn tail of {self.path} failed ({err.strerror or err}).") from err

@@ -1,0 +1,52 @@
+"""The cross-process lock on `<dir>/lock`: shared to read, exclusive to write.
+
+flock locks belong to the open file, so two Database objects in one process
+exclude each other like two processes do. Re-entrant within one holder: a
+nested acquire while already holding the lock is a no-op.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from engine.errors import UsageError
+
+
+class FileLock:
+    """An flock on one file, counted so nested holds do not release early."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        self.depth = 0
+        self.exclusive = False
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+    @contextmanager
+    def hold(self, exclusive: bool) -> Iterator[None]:
+        if self.depth:
+            if exclusive and not self.exclusive:
+                raise UsageError("Cannot upgrade a shared store lock to an exclusive one.")
+            self.depth += 1
+            try:
+                yield
+            finally:
+                self.depth -= 1
+            return
+        fcntl.flock(self.fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+        self.depth = 1
+        self.exclusive = exclusive
+        try:
+            yield
+        finally:
+            self.depth = 0
+            self.exclusive = False
+            fcntl.flock(self.fd, fcntl.LOCK_UN)

@@ -1,0 +1,276 @@
+"""Revision logic, pure: rev ids, the winner rule, per-document revision trees.
+
+No I/O here. A tree node only remembers *where* its body lives (an opaque
+`(offset, length)` pair the journal hands out), never the body itself.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from engine.errors import InvalidIdError, UsageError
+
+MAX_ID_BYTES = 250
+_REV_RE = re.compile(r"([1-9][0-9]{0,8})-([0-9a-f]{32})")
+_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
+_INT64 = (-(2**63), 2**64 - 1)
+
+Loc = tuple[int, int]  # (file offset, length) of a stored body
+
+
+@dataclass(frozen=True, slots=True)
+class Document:
+    """The winning revision of a document, as readers see it."""
+
+    id: str
+    rev: str
+    deleted: bool
+    body: dict[str, Any]
+
+
+@dataclass(slots=True)
+class Revision:
+    """One revision as exchanged by sync; `history` is newest first, starting at `rev`."""
+
+    doc_id: str
+    rev: str
+    deleted: bool
+    body: dict[str, Any] | None
+    history: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One entry of the change feed: a document's latest state at `seq`."""
+
+    seq: int
+    doc_id: str
+    rev: str
+    deleted: bool
+    leaves: list[str]
+
+
+def canonical(parent: str | None, deleted: bool, body: dict[str, Any]) -> bytes:
+    return json.dumps(
+        [parent or "", deleted, body], sort_keys=True, separators=(",", ":"),
+        ensure_ascii=False, allow_nan=False,
+    ).encode("utf-8")
+
+
+def make_rev_id(parent: str | None, deleted: bool, body: dict[str, Any]) -> str:
+    """The deterministic id of the revision `body` made on top of `parent`."""
+    gen = generation(parent) + 1 if parent else 1
+    return f"{gen}-{hashlib.sha256(canonical(parent, deleted, body)).hexdigest()[:32]}"
+
+
+def generation(rev: str) -> int:
+    """The generation number of a rev id; InvalidIdError if it is malformed."""
+    m = _REV_RE.fullmatch(rev) if isinstance(rev, str) else None
+    if m is None:
+        raise InvalidIdError(f"The revision id {rev!r} is not of the form <generation>-<hex>.")
+    return int(m.group(1))
+
+
+def check_id(doc_id: object, what: str = "document id") -> str:
+    """Return `doc_id` if it is a usable id, else raise InvalidIdError with the reason."""
+    if not isinstance(doc_id, str):
+        raise InvalidIdError(f"The {what} must be a string, not {type(doc_id).__name__}.")
+    try:
+        size = len(doc_id.encode("utf-8"))
+    except UnicodeEncodeError as err:
+        raise InvalidIdError(f"The {what} {doc_id!r} is not valid UTF-8 text.") from err
+    if size == 0:
+        raise InvalidIdError(f"The {what} must not be empty.")
+    if size > MAX_ID_BYTES:
+        raise InvalidIdError(f"The {what} is {size} bytes long; the limit is {MAX_ID_BYTES}.")
+    if _CONTROL_RE.search(doc_id):
+        raise InvalidIdError(f"The {what} {doc_id!r} contains a control character.")
+    return doc_id
+
+
+def check_doc_id(doc_id: object) -> str:
+    doc_id = check_id(doc_id)
+    if doc_id.startswith("_"):
+        raise InvalidIdError(f"The document id {doc_id!r} starts with '_', which is reserved.")
+    return doc_id
+
+
+def check_body(body: object, where: str = "body") -> dict[str, Any]:
+    """Refuse anything that would not survive JSON and msgpack unchanged."""
+    if not isinstance(body, dict):
+        raise UsageError(f"A document body must be a JSON object, not {type(body).__name__}.")
+    _check_value(body, where)
+    return body
+
+
+def _check_value(value: object, where: str) -> None:
+    if value is None or isinstance(value, bool | str):
+        return
+    if isinstance(value, int):
+        if not _INT64[0] <= value <= _INT64[1]:
+            raise UsageError(f"The number at {where} is too large to store.")
+    elif isinstance(value, float):
+        if not math.isfinite(value):
+            raise UsageError(f"The number at {where} is not finite, which JSON cannot hold.")
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            _check_value(item, f"{where}[{i}]")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise UsageError(f"The key {key!r} at {where} is not a string.")
+            _check_value(item, f"{where}.{key}")
+    else:
+        raise UsageError(f"The {type(value).__name__} at {where} is not JSON-compatible.")
+
+
+def winner_key(rev: str, deleted: bool) -> tuple[bool, int, str]:
+    """Sort key of the winner rule: live beats deleted, then generation, then rev id."""
+    return (not deleted, generation(rev), rev)
+
+
+class Node:
+    """One revision in a tree; `loc` is None once its body is no longer kept."""
+
+    __slots__ = ("rev", "gen", "parent", "deleted", "loc")
+
+    def __init__(self, rev: str, gen: int, parent: str | None, deleted: bool,
+                 loc: Loc | None) -> None:
+        self.rev = rev
+        self.gen = gen
+        self.parent = parent
+        self.deleted = deleted
+        self.loc = loc
+
+
+class RevTree:
+    """A document's revision tree: nodes by rev id, and the leaves among them."""
+
+    __slots__ = ("nodes", "leafs", "seq")
+
+    def __init__(self) -> None:
+        self.nodes: dict[str, Node] = {}
+        self.leafs: set[str] = set()
+        self.seq = 0
+
+    def __contains__(self, rev: str) -> bool:
+        return rev in self.nodes
+
+    def leaves(self) -> list[str]:
+        """Leaf rev ids, winner first, the rest in winner order."""
+        nodes = self.nodes
+        return sorted(self.leafs, key=lambda r: (not nodes[r].deleted, nodes[r].gen, r),
+                      reverse=True)
+
+    def winner(self) -> Node:
+        nodes = self.nodes
+        if len(self.leafs) == 1:
+            return nodes[next(iter(self.leafs))]
+        best = max(self.leafs, key=lambda r: (not nodes[r].deleted, nodes[r].gen, r))
+        return nodes[best]
+
+    def conflicts(self) -> list[str]:
+        """Live leaves that lose to the winner."""
+        return [r for r in self.leaves()[1:] if not self.nodes[r].deleted]
+
+    def graft(self, rev: str, ancestors: list[str], deleted: bool, loc: Loc | None) -> bool:
+        """Insert `rev` whose ancestry is `ancestors` (parent first). False if already known.
+
+        Ancestors the tree lacks become body-less stubs; the chain stops at the
+        first ancestor the tree already holds.
+        """
+        if rev in self.nodes:
+            return False
+        gen = generation(rev)
+        chain = [rev, *ancestors]
+        known = len(chain)
+        for i in range(1, len(chain)):
+            if chain[i] in self.nodes:
+                known = i
+                break
+        # Oldest unknown ancestor first, so every node's parent exists when it is added.
+        for i in range(known - 1, -1, -1):
+            parent = chain[i + 1] if i + 1 < len(chain) else None
+            node_rev = chain[i]
+            if i == 0:
+                node = Node(node_rev, gen, parent, deleted, loc)
+            else:
+                node = Node(node_rev, gen - i, parent, False, None)
+            self.nodes[node_rev] = node
+            self.leafs.add(node_rev)
+            if parent is not None:
+                self.leafs.discard(parent)
+        return True
+
+    def history(self, rev: str, limit: int) -> list[str]:
+        """`rev` and its ancestors, newest first, at most `limit` long."""
+        out: list[str] = []
+        cur: str | None = rev
+        while cur is not None and len(out) < limit:
+            node = self.nodes.get(cur)
+            if node is None:
+                break
+            out.append(cur)
+            cur = node.parent
+        return out
+
+    def trim(self, max_history: int, max_bodies: int) -> list[Loc]:
+        """Drop nodes deeper than `max_history` below every leaf and bodies older than
+        `max_bodies` generations behind every leaf; returns the dropped body locations."""
+        if len(self.nodes) <= 1:
+            return []
+        keep: set[str] = set()
+        keep_body: set[str] = set()
+        for leaf in self.leafs:
+            cur: str | None = leaf
+            depth = 0
+            while cur is not None and depth < max_history:
+                keep.add(cur)
+                if depth <= max_bodies:
+                    keep_body.add(cur)
+                cur = self.nodes[cur].parent
+                depth += 1
+        dropped: list[Loc] = []
+        for rev in list(self.nodes):
+            node = self.nodes[rev]
+            if rev not in keep:
+                del self.nodes[rev]
+                if node.loc is not None:
+                    dropped.append(node.loc)
+                continue
+            if node.parent is not None and node.parent not in keep:
+                node.parent = None
+            if rev not in keep_body and node.loc is not None:
+                dropped.append(node.loc)
+                node.loc = None
+        return dropped
+
+    def ordered(self) -> list[Node]:
+        """Every node, each after its parent (for rewriting the tree)."""
+        return sorted(self.nodes.values(), key=lambda n: (n.gen, n.rev))
+
+
+def check_history(rev: Revision, max_len: int) -> list[str]:
+    """Validate a peer revision's id and ancestry; return its ancestors (parent first)."""
+    gen = generation(rev.rev)
+    history = list(rev.history) or [rev.rev]
+    if history[0] != rev.rev:
+        raise UsageError(f"The history of revision {rev.rev} does not start with it.")
+    for i, anc in enumerate(history):
+        if generation(anc) != gen - i:
+            raise UsageError(f"The history of revision {rev.rev} skips a generation at {anc}.")
+    return history[1:max_len]
+
+
+def possible_ancestors(tree: RevTree, missing: Iterable[str], limit: int = 10) -> list[str]:
+    """Revs we hold with a body that are older than some missing rev (delta bases)."""
+    top = max((generation(r) for r in missing), default=0)
+    cands = [n for n in tree.nodes.values() if n.loc is not None and n.gen < top]
+    cands.sort(key=lambda n: (n.gen, n.rev), reverse=True)
+    return [n.rev for n in cands[:limit]]

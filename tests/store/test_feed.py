@@ -1,0 +1,106 @@
+"""The change feed: sequence numbers, changes(), subscribe() in and across processes."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import anyio
+import pytest
+
+from engine.store import Database
+from tests.helpers import REPO_ROOT, cli_env
+
+
+def test_every_write_gets_a_seq_and_changes_lists_each_doc_once(db: Database) -> None:
+    r1 = db.save("a", {"n": 1}, rev=None)
+    db.save("b", {"n": 1}, rev=None)
+    r2 = db.save("a", {"n": 2}, rev=r1)
+    assert db.update_seq == 3
+    changes = db.changes()
+    assert [(c.seq, c.doc_id, c.rev) for c in changes] == [(2, "b", changes[0].rev),
+                                                            (3, "a", r2)]
+    assert [c.doc_id for c in db.changes(since=2)] == ["a"]
+    assert [c.doc_id for c in db.changes(limit=1)] == ["b"]
+    assert db.changes(since=3) == []
+    r3 = db.delete("a", rev=r2)
+    last = db.changes(since=3)
+    assert [(c.doc_id, c.rev, c.deleted, c.leaves) for c in last] == [("a", r3, True, [r3])]
+
+
+def test_seqs_survive_reopen_and_compaction(db_path: Path) -> None:
+    with Database.open(db_path) as db:
+        for i in range(5):
+            db.save(f"d{i}", {}, rev=None)
+        db.purge("d4")
+        before = db.changes()
+        db.compact()
+        assert db.changes() == before and db.update_seq == 6
+    with Database.open(db_path) as db:
+        assert db.changes() == before and db.update_seq == 6
+        db.save("new", {}, rev=None)
+        assert db.update_seq == 7
+
+
+@pytest.mark.anyio
+async def test_subscribe_wakes_on_a_write_in_this_process(db: Database) -> None:
+    db.save("a", {}, rev=None)
+    seen: list[int] = []
+    async with anyio.create_task_group() as tg:
+        async def listen() -> None:
+            async for seq in db.subscribe(since=1):
+                seen.append(seq)
+                if seq >= 3:
+                    return
+
+        tg.start_soon(listen)
+        with anyio.fail_after(5):
+            await anyio.wait_all_tasks_blocked()
+            db.save("b", {}, rev=None)
+            await anyio.to_thread.run_sync(lambda: db.save("c", {}, rev=None))
+    assert seen[-1] == 3 and seen == sorted(seen)
+
+
+@pytest.mark.anyio
+async def test_subscribe_yields_immediately_when_behind(db: Database) -> None:
+    db.save("a", {}, rev=None)
+    with anyio.fail_after(5):
+        async for seq in db.subscribe(since=0):
+            assert seq == 1
+            break
+
+
+WRITER = """
+import sys, time
+from engine.store import Database
+db = Database.open(sys.argv[1], create=False)
+sys.stdin.readline()
+db.save("from-other-process", {"x": 1}, rev=None)
+print(time.time(), flush=True)
+"""
+
+
+@pytest.mark.anyio
+async def test_subscriber_sees_another_process_write_within_100ms(db: Database) -> None:
+    woke_at = 0.0
+    async with await anyio.open_process([sys.executable, "-c", WRITER, str(db.path)],
+                                        env=cli_env(), cwd=REPO_ROOT) as proc:
+        assert proc.stdin is not None and proc.stdout is not None
+        with anyio.fail_after(10):
+            async with anyio.create_task_group() as tg:
+                async def listen() -> None:
+                    nonlocal woke_at
+                    async for _ in db.subscribe(since=0):
+                        woke_at = time.time()
+                        return
+
+                tg.start_soon(listen)
+                await anyio.wait_all_tasks_blocked()
+                await proc.stdin.send(b"go\n")
+            output = b""
+            while not output.endswith(b"\n"):
+                output += await proc.stdout.receive()
+    acked_at = float(output)
+    assert db.get("from-other-process") is not None
+    assert woke_at - acked_at < 0.1

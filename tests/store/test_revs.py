@@ -1,0 +1,162 @@
+"""The pure revision logic: rev ids, the winner rule, trees, pruning, grafting."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from engine.errors import InvalidIdError, UsageError
+from engine.store.revs import (
+    Revision,
+    RevTree,
+    check_doc_id,
+    check_history,
+    generation,
+    make_rev_id,
+    possible_ancestors,
+)
+
+
+def chain(n: int, body_prefix: str = "v") -> list[str]:
+    """Rev ids of n successive edits, oldest first."""
+    out: list[str] = []
+    parent = None
+    for i in range(n):
+        parent = make_rev_id(parent, False, {"v": f"{body_prefix}{i}"})
+        out.append(parent)
+    return out
+
+
+def test_rev_id_follows_the_data_model_formula() -> None:
+    import hashlib
+    import json
+    body = {"b": "é", "a": [1, 2.5, None]}
+    canonical = json.dumps(["", False, body], sort_keys=True, separators=(",", ":"),
+                           ensure_ascii=False, allow_nan=False).encode("utf-8")
+    assert make_rev_id(None, False, body) == "1-" + hashlib.sha256(canonical).hexdigest()[:32]
+
+
+def test_same_edit_gives_same_rev_id_and_key_order_does_not_matter() -> None:
+    first = make_rev_id(None, False, {"a": 1, "b": 2})
+    assert make_rev_id(None, False, {"b": 2, "a": 1}) == first
+    assert make_rev_id(first, False, {"a": 2}).startswith("2-")
+    assert make_rev_id(first, True, {}) != make_rev_id(first, False, {})
+
+
+def test_generation_is_parsed_as_an_integer() -> None:
+    revs = chain(10)
+    assert generation(revs[8]) == 9 and generation(revs[9]) == 10
+    for bad in ["", "0-" + "a" * 32, "x-" + "a" * 32, "1-ABC", "1-" + "a" * 31, "1" + "a" * 32]:
+        with pytest.raises(InvalidIdError):
+            generation(bad)
+
+
+def _tree_with_leaves(leaves: list[tuple[str, bool]]) -> RevTree:
+    tree = RevTree()
+    for rev, deleted in leaves:
+        tree.graft(rev, [], deleted, (0, 0))
+    return tree
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 4, 5])
+def test_winner_is_the_same_for_every_insertion_order(size: int) -> None:
+    live = [make_rev_id(None, False, {"n": i}) for i in range(size)]
+    # One deleted leaf with a higher generation must still lose to any live one.
+    tomb = make_rev_id(make_rev_id(None, False, {"t": 1}), True, {})
+    candidates = [(r, False) for r in live] + [(tomb, True)]
+    expected = max(live)
+    for order in itertools.permutations(candidates[:size] + ([candidates[-1]] if size < 5 else [])):
+        tree = _tree_with_leaves(list(order))
+        assert tree.winner().rev == expected
+        assert tree.leaves()[0] == expected
+
+
+def test_higher_generation_wins_numerically_not_as_text() -> None:
+    nine = chain(9, "a")[-1]
+    ten = chain(10, "b")[-1]
+    assert str(nine) > str(ten)  # as strings, 9-... sorts after 10-...
+    tree = _tree_with_leaves([(nine, False), (ten, False)])
+    assert tree.winner().rev == ten
+
+
+def test_live_leaf_beats_a_newer_deleted_leaf() -> None:
+    tree = RevTree()
+    revs = chain(3)
+    tree.graft(revs[0], [], False, (0, 0))
+    tomb = make_rev_id(revs[2], True, {})
+    tree.graft(tomb, [revs[2], revs[1], revs[0]], True, (0, 0))
+    other = make_rev_id(revs[0], False, {"other": 1})
+    tree.graft(other, [revs[0]], False, (0, 0))
+    assert tree.winner().rev == other
+    assert tree.conflicts() == []
+    assert set(tree.leaves()) == {tomb, other}
+
+
+def test_graft_creates_stubs_for_unknown_ancestors_and_joins_known_ones() -> None:
+    revs = chain(5)
+    tree = RevTree()
+    tree.graft(revs[0], [], False, (0, 10))
+    assert tree.graft(revs[4], [revs[3], revs[2], revs[1], revs[0]], False, (100, 10))
+    assert tree.leaves() == [revs[4]]
+    assert tree.history(revs[4], 100) == list(reversed(revs))
+    assert tree.nodes[revs[2]].loc is None  # stub: no body
+    assert tree.nodes[revs[2]].gen == 3
+    assert not tree.graft(revs[4], [], False, (0, 0))  # already known: no-op
+
+
+def test_trim_keeps_max_history_deep_and_bodies_near_leaves() -> None:
+    revs = chain(30)
+    tree = RevTree()
+    for i, rev in enumerate(revs):
+        tree.graft(rev, [revs[i - 1]] if i else [], False, (i, 1))
+        tree.trim(10, 3)
+    assert len(tree.nodes) == 10
+    assert tree.history(revs[-1], 100) == list(reversed(revs))[:10]
+    with_body = sorted(n.gen for n in tree.nodes.values() if n.loc is not None)
+    assert with_body == [27, 28, 29, 30]
+    oldest = tree.nodes[revs[20]]
+    assert oldest.parent is None
+
+
+def test_trim_keeps_each_branch_to_its_own_depth() -> None:
+    base = chain(3)
+    tree = RevTree()
+    tree.graft(base[2], [base[1], base[0]], False, (0, 1))
+    a = make_rev_id(base[2], False, {"side": "a"})
+    b = make_rev_id(base[2], False, {"side": "b"})
+    tree.graft(a, [base[2]], False, (1, 1))
+    tree.graft(b, [base[2]], False, (2, 1))
+    tree.trim(2, 0)
+    assert set(tree.nodes) == {a, b, base[2]}
+    assert tree.conflicts() == [min(a, b)]
+
+
+def test_check_history_refuses_gaps_and_a_wrong_first_entry() -> None:
+    revs = chain(3)
+    assert check_history(Revision("d", revs[2], False, {}, list(reversed(revs))), 100) == [
+        revs[1], revs[0]]
+    with pytest.raises(UsageError):
+        check_history(Revision("d", revs[2], False, {}, [revs[1]]), 100)
+    with pytest.raises(UsageError):
+        check_history(Revision("d", revs[2], False, {}, [revs[2], revs[0]]), 100)
+
+
+def test_possible_ancestors_are_older_revs_with_bodies() -> None:
+    revs = chain(4)
+    tree = RevTree()
+    tree.graft(revs[1], [revs[0]], False, (0, 1))
+    assert possible_ancestors(tree, [revs[3]]) == [revs[1]]  # revs[0] is a stub
+    assert possible_ancestors(tree, [revs[0]]) == []
+
+
+@pytest.mark.parametrize("bad", ["", "x" * 251, "é" * 126, "a\nb", "a\x7fb", "\ud800", "_design"])
+def test_bad_doc_ids_are_refused_with_a_sentence(bad: str) -> None:
+    with pytest.raises(InvalidIdError) as info:
+        check_doc_id(bad)
+    assert str(info.value).endswith(".")
+
+
+def test_ids_up_to_250_utf8_bytes_are_fine() -> None:
+    assert check_doc_id("é" * 125) == "é" * 125
+    assert check_doc_id("x" * 250) == "x" * 250
