@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import inspect
 import logging
-import socket
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -70,7 +69,7 @@ class Session:
 
 
 class ListsyncApp(App[int]):
-    """The terminal app. `opener` opens a user's database (engine.open_user_db)."""
+    """The terminal app. `opener` opens a user's database (engine.open_list_db)."""
 
     CSS_PATH = "app.tcss"
     TITLE = "listsync"
@@ -104,7 +103,7 @@ class ListsyncApp(App[int]):
         self.db_name = db_name
         self.given_user = user
         self.given_password = password
-        self.device = device or socket.gethostname()
+        self.device = device  # None: the database's uuid owns this device's counters
         self.start_node = start_node
         self.session: Session | None = None
         self.bridge = NodeBridge(self.post_message)
@@ -120,6 +119,10 @@ class ListsyncApp(App[int]):
         self.settings = self._load_settings()
         if self.given_user and self.given_password:
             self.log_in(self.given_user, self.given_password)
+
+    def on_unmount(self) -> None:
+        if self.session is not None:
+            self.session.db.close()
 
     def _load_settings(self) -> prefs.Settings:
         try:

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import io
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from PIL import Image
 
-from tests.tui.fakes import FakeDatabase
+from engine import Database, list_resolver, open_user_db
 from tui.app import ListsyncApp
 
 SIZE = (80, 24)
@@ -41,17 +41,24 @@ def fill(db: Any) -> None:
 
 
 @pytest.fixture
-def db() -> FakeDatabase:
-    database = FakeDatabase()
-    fill(database)
-    return database
+def data_dir(tmp_path: Path) -> Path:
+    return tmp_path / "data"
 
 
 @pytest.fixture
-def make_app(tmp_path: Path, db: Any) -> Callable[..., ListsyncApp]:
+def db(data_dir: Path) -> Iterator[Database]:
+    """bob's real database in tmp_path, holding the fixed list above."""
+    database = open_user_db(data_dir, "bob", "userdb", init=fill)
+    database.resolver = list_resolver
+    yield database
+    database.close()
+
+
+@pytest.fixture
+def make_app(data_dir: Path, db: Any) -> Callable[..., ListsyncApp]:
     def make(**kwargs: Any) -> ListsyncApp:
         options: dict[str, Any] = {
-            "data_dir": tmp_path, "opener": lambda data_dir, user, name: db,
+            "data_dir": data_dir, "opener": lambda data_dir, user, name: db,
             "user": "bob", "password": "secret", "device": "kiosk-1", "start_node": False,
         }
         options.update(kwargs)

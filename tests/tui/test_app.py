@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from textual.widgets import DataTable
 
-from engine import StoreError
+from engine import StoreError, open_list_db
 from tests.tui.conftest import SIZE, settle, until
 from tui import prefs
 from tui.screens.activity import ActivityScreen
@@ -26,18 +26,22 @@ def notes(app: Any) -> list[str]:
 
 @pytest.mark.anyio
 async def test_login_opens_the_users_list_and_remembers_the_name(
-        make_app: Any, tmp_path: Path) -> None:
+        make_app: Any, data_dir: Path) -> None:
     opened: list[str] = []
-    base = make_app().opener
-    app = make_app(user=None, password=None,
-                   opener=lambda d, user, name: opened.append(user) or base(d, user, name))
+
+    def opener(data_dir: Path, user: str, name: str) -> Any:
+        opened.append(user)
+        return open_list_db(data_dir, user, name)  # a new user: the sample list
+
+    app = make_app(user=None, password=None, opener=opener)
     async with app.run_test(size=SIZE) as pilot:
         assert isinstance(app.screen, LoginScreen)
         await pilot.press(*"carol", "enter", *"pw", "enter")
         await until(pilot, lambda: isinstance(app.screen, InventoryScreen))
         assert opened == ["carol"]
         assert app.session is not None and app.session.password == "pw"
-    assert prefs.load_last_user(tmp_path) == "carol"
+        await until(pilot, lambda: len(app.screen.rows) == 42)  # the tutorial's sample list
+    assert prefs.load_last_user(data_dir) == "carol"
 
     again = make_app(user=None, password=None)
     async with again.run_test(size=SIZE) as pilot:

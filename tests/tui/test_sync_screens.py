@@ -177,7 +177,7 @@ async def test_engine_errors_from_the_node_become_notifications(make_app: Any) -
 
 
 @pytest.mark.anyio
-async def test_settings_are_saved_to_the_data_dir(make_app: Any, tmp_path: Path) -> None:
+async def test_settings_are_saved_to_the_data_dir(make_app: Any, data_dir: Path) -> None:
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
         await home(app, pilot)
@@ -187,13 +187,13 @@ async def test_settings_are_saved_to_the_data_dir(make_app: Any, tmp_path: Path)
         app.screen.query_one("#service_name", Input).value = "shop-front"
         await pilot.press("ctrl+s")
         await settle(pilot)
-    saved = json.loads((tmp_path / "settings.json").read_text())
+    saved = json.loads((data_dir / "settings.json").read_text())
     assert saved["port"] == 4984 and saved["service_name"] == "shop-front"
     assert saved["tls"] == "anonymous" and saved["delta"] is True
 
 
 @pytest.mark.anyio
-async def test_a_bad_port_is_refused_with_one_sentence(make_app: Any, tmp_path: Path) -> None:
+async def test_a_bad_port_is_refused_with_one_sentence(make_app: Any, data_dir: Path) -> None:
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
         await home(app, pilot)
@@ -203,4 +203,4 @@ async def test_a_bad_port_is_refused_with_one_sentence(make_app: Any, tmp_path: 
         await pilot.press("ctrl+s")
         await settle(pilot)
         assert [n.message for n in app._notifications] == ["Port 70000 is out of range 0-65535."]
-    assert not (tmp_path / "settings.json").exists()
+    assert not (data_dir / "settings.json").exists()

@@ -10,9 +10,8 @@ import argparse
 import logging
 import os
 from pathlib import Path
-from typing import Any
 
-import engine
+from engine import open_list_db
 from tui import prefs
 
 
@@ -30,11 +29,6 @@ def configure_logging(log_file: Path, *, debug: bool) -> None:
     tls.propagate = False
 
 
-def open_user_db(data_dir: Path, user: str, db_name: str) -> Any:
-    """Open (creating on first use) a user's database, via the engine's public API."""
-    return engine.open_user_db(data_dir, user, db_name)  # type: ignore[attr-defined]
-
-
 def run_app(args: argparse.Namespace) -> int:
     from tui.app import ListsyncApp
 
@@ -42,7 +36,7 @@ def run_app(args: argparse.Namespace) -> int:
     log_file = Path(getattr(args, "log_file", None) or data_dir / "listsync.log")
     configure_logging(log_file, debug=bool(args.debug))
     app = ListsyncApp(
-        data_dir=data_dir, opener=open_user_db, db_name=args.db, user=args.user,
+        data_dir=data_dir, opener=open_list_db, db_name=args.db, user=args.user,
         password=os.environ.get("LISTSYNC_PASSWORD") or None,
     )
     app.run()

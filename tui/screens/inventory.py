@@ -76,7 +76,8 @@ class InventoryScreen(Screen[None]):
     def table(self) -> DataTable[str | Text]:
         return self.query_one("#items", DataTable)
 
-    def current_key(self) -> str | None:
+    def current_item(self) -> str | None:
+        """The id of the item under the cursor."""
         table = self.table
         if not table.row_count:
             return None
@@ -85,25 +86,28 @@ class InventoryScreen(Screen[None]):
     def show_rows(self, rows: list[ItemRow]) -> None:
         """Bring the table up to date without moving the cursor off its item."""
         table = self.table
-        keys = [row.key for row in rows]
-        if keys == list(self.rows):
+        ids = [row.id for row in rows]
+        if ids == list(self.rows):
             for row in rows:
-                if self.rows[row.key].value != row.value:
-                    table.update_cell(row.key, "qty", _qty(row.value))
+                old = self.rows[row.id]
+                if old.value != row.value:
+                    table.update_cell(row.id, "qty", _qty(row.value))
+                if old.key != row.key:
+                    table.update_cell(row.id, "name", row.key)
         else:
-            current, index = self.current_key(), table.cursor_row
+            current, index = self.current_item(), table.cursor_row
             table.clear()
             for row in rows:
-                table.add_row(row.key, _qty(row.value), key=row.key)
-            if current in keys:
-                index = keys.index(current)
-            table.move_cursor(row=min(index, len(keys) - 1), animate=False)
-        self.rows = {row.key: row for row in rows}
+                table.add_row(row.key, _qty(row.value), key=row.id)
+            if current in ids:
+                index = ids.index(current)
+            table.move_cursor(row=min(index, len(ids) - 1), animate=False)
+        self.rows = {row.id: row for row in rows}
         self.show_item()
 
     def show_item(self) -> None:
-        key = self.current_key()
-        row = self.rows.get(key) if key else None
+        current = self.current_item()
+        row = self.rows.get(current) if current else None
         image = row.image if row else None
         digest = str(image.get("digest")) if image else None
         self.query_one(ItemPane).show(row, self._pictures.get(digest) if digest else None)
@@ -145,23 +149,24 @@ class InventoryScreen(Screen[None]):
         await self.reload()
 
     def _with_item(self, then: Callable[[str], None]) -> None:
-        key = self.current_key()
+        key = self.current_item()
         if key is None:
             self.notify("The list is empty; press a to add an item.", severity="warning")
         else:
             then(key)
 
     def action_adjust(self, delta: int) -> None:
-        self._with_item(lambda key: self.save(partial(self.inventory.adjust, key, delta)))
+        self._with_item(lambda item: self.save(partial(self.inventory.adjust, item, delta)))
 
     def action_set_quantity(self) -> None:
-        def ask(key: str) -> None:
+        def ask(item: str) -> None:
             def done(text: str | None) -> None:
                 if text is not None:
-                    self.save(partial(self.inventory.set_quantity, key, int(text)))
+                    self.save(partial(self.inventory.set_quantity, item, int(text)))
 
-            value = str(self.rows[key].value)
-            self.app.push_screen(PromptDialog(f"How many {key}?", value=value, integer=True), done)
+            row = self.rows[item]
+            self.app.push_screen(PromptDialog(f"How many {row.key}?", value=str(row.value),
+                                              integer=True), done)
 
         self._with_item(ask)
 
@@ -173,33 +178,36 @@ class InventoryScreen(Screen[None]):
         self.app.push_screen(PromptDialog("Name of the new item:", placeholder="e.g. Figs"), done)
 
     def action_rename(self) -> None:
-        def ask(key: str) -> None:
-            def done(text: str | None) -> None:
-                if text is not None and text != key:
-                    self.save(partial(self.inventory.rename, key, text))
+        def ask(item: str) -> None:
+            name = self.rows[item].key
 
-            self.app.push_screen(PromptDialog(f"Rename {key} to:", value=key), done)
+            def done(text: str | None) -> None:
+                if text is not None and text != name:
+                    self.save(partial(self.inventory.rename, item, text))
+
+            self.app.push_screen(PromptDialog(f"Rename {name} to:", value=name), done)
 
         self._with_item(ask)
 
     def action_delete(self) -> None:
-        def ask(key: str) -> None:
+        def ask(item: str) -> None:
             def done(yes: bool | None) -> None:
                 if yes:
-                    self.save(partial(self.inventory.delete_item, key))
+                    self.save(partial(self.inventory.delete_item, item))
 
-            question = f"Delete {key} from the list? Devices you sync with lose it too."
+            name = self.rows[item].key
+            question = f"Delete {name} from the list? Devices you sync with lose it too."
             self.app.push_screen(ConfirmDialog(question, yes="Delete"), done)
 
         self._with_item(ask)
 
     def action_picture(self) -> None:
-        def ask(key: str) -> None:
+        def ask(item: str) -> None:
             def done(text: str | None) -> None:
                 if text is not None:
-                    self.save(partial(self.inventory.set_image, key, Path(text)))
+                    self.save(partial(self.inventory.set_image, item, Path(text)))
 
-            question = f"Picture for {key} (path of a PNG or JPEG file):"
+            question = f"Picture for {self.rows[item].key} (path of a PNG or JPEG file):"
             self.app.push_screen(PromptDialog(question, placeholder="/home/pi/figs.png"), done)
 
         self._with_item(ask)
