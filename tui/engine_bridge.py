@@ -42,10 +42,12 @@ def clock_text(value: object = None) -> str:
 
 
 def peer_row(peer: Any, old: PeerRow | None = None) -> PeerRow:
-    """A PeerInfo (key, name, host, port, tls, fingerprint, source) as a row, keeping sync state."""
+    """A PeerInfo (key, name, address, port, tls, fingerprint, source) as a row, keeping
+    the sync state it had."""
+    host = getattr(peer, "address", None) or getattr(peer, "host", "?")
     row = PeerRow(
         key=str(peer.key), name=str(getattr(peer, "name", None) or peer.key),
-        address=f"{peer.host}:{peer.port}", tls=str(getattr(peer, "tls", "anonymous")),
+        address=f"{host}:{peer.port}", tls=str(getattr(peer, "tls", None) or "unknown"),
         fingerprint=getattr(peer, "fingerprint", None), source=str(getattr(peer, "source", "mdns")),
     )
     if old is not None:
@@ -88,7 +90,20 @@ class NodeState:
 
     def _on_ListenerStopped(self, ev: Any) -> list[Any]:
         msgs = self._listener(running=False, urls=(), clients=(), busy=0)
-        return [*msgs, self._log("listener", "Listener stopped.")]
+        reason = str(getattr(ev, "reason", "") or "")
+        return [*msgs, self._log("listener", f"Listener stopped{': ' + reason if reason else ''}.")]
+
+    def _on_ClientsChanged(self, ev: Any) -> list[Any]:
+        old = {c.conn_id: c for c in self.listener.clients}
+        clients = tuple(ClientRow(str(c.id), str(c.user), str(c.address), self._clock(c.since))
+                        for c in ev.clients)
+        msgs = self._listener(clients=clients, busy=int(ev.busy))
+        new = {c.conn_id for c in clients}
+        msgs += [self._log("listener", f"{c.user} connected from {c.address}.")
+                 for c in clients if c.conn_id not in old]
+        msgs += [self._log("listener", f"{c.user} disconnected.")
+                 for key, c in old.items() if key not in new]
+        return msgs
 
     def _on_ClientConnected(self, ev: Any) -> list[Any]:
         row = ClientRow(str(ev.conn_id), str(ev.user), str(ev.address), self._clock(ev.since))

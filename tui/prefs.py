@@ -45,11 +45,11 @@ class Settings:
 
     tls: str = "anonymous"
     port: int = 0  # 0: the OS picks a free port
-    delta: bool = True
+    deltas: bool = True
     read_only: bool = False
     advertise: bool = True
     service_name: str | None = None  # None: derived from user and host
-    validation: str = "skip"
+    validation: str = "tofu"
     pinned_cert: str | None = None
 
     def __post_init__(self) -> None:
@@ -63,7 +63,10 @@ class Settings:
             raise ConfigError("Pinned validation needs the path of the pinned certificate.")
 
     def node_kwargs(self) -> dict[str, Any]:
-        return asdict(self)
+        """Keyword arguments for engine's NodeSettings (same names; paths as Path)."""
+        kwargs = asdict(self)
+        kwargs["pinned_cert"] = Path(self.pinned_cert).expanduser() if self.pinned_cert else None
+        return kwargs
 
 
 def load_settings(data_dir: Path) -> Settings:

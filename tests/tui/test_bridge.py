@@ -45,10 +45,26 @@ class ClientBusyChanged:
 
 
 @dataclass
+class ConnectionInfo:
+    id: int
+    user: str
+    address: str
+    db: str
+    since: float
+    busy: bool
+
+
+@dataclass
+class ClientsChanged:
+    clients: tuple[ConnectionInfo, ...]
+    busy: int
+
+
+@dataclass
 class PeerInfo:
     key: str
     name: str
-    host: str
+    address: str
     port: int
     tls: str
     fingerprint: str | None
@@ -106,6 +122,18 @@ def test_listener_events_build_the_listener_view() -> None:
     assert [c.user for c in view.clients] == ["dave"]
     fold(state, ListenerStopped())
     assert not state.listener.running and state.listener.clients == ()
+
+
+def test_clients_changed_replaces_the_client_list_and_logs_arrivals() -> None:
+    state = NodeState(clock=lambda at: f"t{at}")
+    alice = ConnectionInfo(1, "alice", "10.0.0.2:5000", "userdb", 100.0, True)
+    dave = ConnectionInfo(2, "dave", "10.0.0.3:5000", "userdb", 200.0, False)
+    fold(state, ClientsChanged((alice,), 1))
+    messages = fold(state, ClientsChanged((dave,), 0))
+    assert [(c.user, c.since) for c in state.listener.clients] == [("dave", "t200.0")]
+    assert state.listener.busy == 0
+    logged = [m.entry.text for m in messages if isinstance(m, ActivityLogged)]
+    assert logged == ["dave connected from 10.0.0.3:5000.", "alice disconnected."]
 
 
 def test_every_listener_event_posts_the_latest_view() -> None:

@@ -189,7 +189,7 @@ async def test_settings_are_saved_to_the_data_dir(make_app: Any, data_dir: Path)
         await settle(pilot)
     saved = json.loads((data_dir / "settings.json").read_text())
     assert saved["port"] == 4984 and saved["service_name"] == "shop-front"
-    assert saved["tls"] == "anonymous" and saved["delta"] is True
+    assert saved["tls"] == "anonymous" and saved["deltas"] is True
 
 
 @pytest.mark.anyio

@@ -62,8 +62,8 @@ class SettingsScreen(Screen[None]):
             yield Label("Pinned cert (DER)")
             yield Input(s.pinned_cert or "", placeholder="path, for pinned", compact=True,
                         id="pinned_cert")
-            yield Tick("Delta sync (send only what changed)", s.delta, compact=True,
-                       id="delta", classes="wide")
+            yield Tick("Delta sync (send only what changed)", s.deltas, compact=True,
+                       id="deltas", classes="wide")
             yield Tick("Read-only listener (peers may pull, not push)", s.read_only,
                        compact=True, id="read_only", classes="wide")
             yield Tick("Advertise this device on the LAN (mDNS)", s.advertise, compact=True,
@@ -82,7 +82,7 @@ class SettingsScreen(Screen[None]):
         return prefs.Settings(
             tls=str(self.query_one("#tls", Select).value),
             port=port,
-            delta=self.query_one("#delta", Tick).value,
+            deltas=self.query_one("#deltas", Tick).value,
             read_only=self.query_one("#read_only", Tick).value,
             advertise=self.query_one("#advertise", Tick).value,
             service_name=self.query_one("#service_name", Input).value.strip() or None,
