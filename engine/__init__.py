@@ -23,6 +23,19 @@ from engine.errors import (
     TLSValidationError,
     UsageError,
 )
+from engine.inventory import (
+    LIST_DOC_ID,
+    add_item,
+    adjust,
+    delete_item,
+    find_item,
+    items_view,
+    merge_list_bodies,
+    rename_item,
+    set_image,
+    set_quantity,
+)
+from engine.listdoc import list_resolver, open_list_db, read_list, update_list
 from engine.net.identity import (
     TLS_MODES,
     Identity,
@@ -37,19 +50,7 @@ from engine.net.identity import (
 )
 from engine.net.trust import TrustStore, normalize_fingerprint, parse_peer, peer_key
 from engine.net.validation import VALIDATION_MODES, ClientAuth, ClientTLS, client_validation
-from engine.inventory import (
-    LIST_DOC_ID,
-    add_item,
-    adjust,
-    delete_item,
-    find_item,
-    items_view,
-    merge_list_bodies,
-    rename_item,
-    set_image,
-    set_quantity,
-)
-from engine.listdoc import list_resolver, open_list_db, read_list, update_list
+from engine.peer import ListenOptions, make_connector, make_listener, split_url
 from engine.resources import certs_dir, data_dir
 from engine.sample import load_sample
 from engine.store import Change, Database, Document, Revision, default_data_dir, open_user_db
@@ -63,6 +64,41 @@ from engine.sync.auth import (
     effective_allowlist_path,
     list_users,
     remove_user,
+)
+from engine.sync.config import Mode, ReplicatorConfig, RetryPolicy
+from engine.sync.listener import Listener
+from engine.sync.listenerstatus import (
+    ClientActivityChanged,
+    ClientConnected,
+    ClientDisconnected,
+    ClientRejected,
+    ConnectionInfo,
+    EventStream,
+    ListenerEvent,
+    ListenerStarted,
+    ListenerStatus,
+    ListenerStopped,
+)
+from engine.sync.replicator import Replicator
+from engine.sync.server_session import serve_peer
+from engine.sync.status import Activity, Direction, DocumentReplicated, ReplicatorStatus
+from engine.sync.wsclient import connect
+from engine.sync.wsserver import WebSocketSettings
+
+# isort: split
+from engine.net.advertise import Advertiser
+from engine.net.browse import Browser, browse_once
+from engine.net.interfaces import MulticastCheck, multicast_available
+from engine.net.peers import (
+    DiscoveredPeer,
+    ManualPeer,
+    ManualPeers,
+    PeerAppeared,
+    PeerChanged,
+    PeerEvent,
+    PeerLeft,
+    fingerprint_hint_mismatch,
+    merged_peers,
 )
 
 __all__ = [
@@ -132,4 +168,44 @@ __all__ = [
     "open_list_db",
     "read_list",
     "update_list",
+    "ClientActivityChanged",
+    "ClientConnected",
+    "ClientDisconnected",
+    "ClientRejected",
+    "ConnectionInfo",
+    "EventStream",
+    "Listener",
+    "ListenerEvent",
+    "ListenerStarted",
+    "ListenerStatus",
+    "ListenerStopped",
+    "WebSocketSettings",
+    "connect",
+    "ListenOptions",
+    "make_connector",
+    "make_listener",
+    "split_url",
+    "Mode",
+    "ReplicatorConfig",
+    "RetryPolicy",
+    "Replicator",
+    "serve_peer",
+    "Activity",
+    "Direction",
+    "DocumentReplicated",
+    "ReplicatorStatus",
+    "Advertiser",
+    "Browser",
+    "DiscoveredPeer",
+    "ManualPeer",
+    "ManualPeers",
+    "MulticastCheck",
+    "PeerAppeared",
+    "PeerChanged",
+    "PeerEvent",
+    "PeerLeft",
+    "browse_once",
+    "fingerprint_hint_mismatch",
+    "merged_peers",
+    "multicast_available",
 ]

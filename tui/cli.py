@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import logging
+import os
 import sys
 from collections.abc import Sequence
 
@@ -21,6 +23,9 @@ COMMAND_MODULES = [
     "tui.commands.identity",
     "tui.commands.users",
     "tui.commands.trust",
+    "tui.commands.serve",
+    "tui.commands.sync",
+    "tui.commands.peers",
 ]
 
 
@@ -49,6 +54,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command is not None and not logging.getLogger().handlers:
+        # Engine warnings reach a shell user as plain lines; the app logs to a file.
+        logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING,
+                            format="listsync: %(message)s")
     try:
         if args.command is None:
             from tui.commands.app import run_app
@@ -63,3 +72,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return err.exit_code
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # The reader went away (`listsync items | head`); nothing more to say.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0

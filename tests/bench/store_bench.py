@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import random
-import resource
 import shutil
 import sqlite3
 import statistics
@@ -190,7 +189,8 @@ def main() -> None:
                          statistics.median(r[0] for r in sqr), "lower is better"))
             rows.append((f"open+read all {n} docs (s)", statistics.median(r[1] for r in lsr),
                          statistics.median(r[1] for r in sqr), "lower is better"))
-            rows.append((f"peak RSS open+read {n} (MB)", statistics.median(r[3] for r in lsr) / 1024,
+            rows.append((f"peak RSS open+read {n} (MB)",
+                         statistics.median(r[3] for r in lsr) / 1024,
                          statistics.median(r[3] for r in sqr) / 1024, "lower is better"))
         print(f"{'figure':34s} {'listsync':>12s} {'sqlite3':>12s} {'ratio':>8s}")
         for name, a, b, note in rows:

@@ -51,14 +51,14 @@ def register(sub: Any) -> None:
     adj.set_defaults(func=run_adjust)
 
 
-def _open(args: argparse.Namespace) -> Database:
+def open_db(args: argparse.Namespace) -> Database:
     if not args.user:
         raise UsageError(f"The {args.command} command needs --user NAME to know whose list to use.")
     return open_list_db(Path(args.data_dir) if args.data_dir else None, args.user, args.db)
 
 
 def run_items(args: argparse.Namespace) -> int:
-    with _open(args) as db:
+    with open_db(args) as db:
         rows = items_view(read_list(db))
     if args.json:
         print(json.dumps([{"key": r["key"], "value": r["value"]} for r in rows],
@@ -72,7 +72,7 @@ def run_items(args: argparse.Namespace) -> int:
 
 
 def _edit(args: argparse.Namespace, op: Callable[..., dict[str, Any]], amount: int) -> int:
-    with _open(args) as db:
+    with open_db(args) as db:
         def change(body: dict[str, Any]) -> dict[str, Any]:
             return op(body, args.name, amount, device=db.uuid, user=args.user, now=time.time())
 

@@ -1,0 +1,223 @@
+"""Mapping between messages and their msgpack shape (`{"t": kind, ...}`).
+
+`to_wire` is trusted (messages were validated when built); `parse` checks every
+field of a peer's frame and raises RemoteProtocolError with one reason.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from engine.errors import LocalProtocolError, RemoteProtocolError
+from engine.protocol.limits import check_bool, check_int, check_list, check_str
+from engine.protocol.messages import (
+    Ack,
+    Answer,
+    BlobChunk,
+    CaughtUp,
+    Change,
+    Changes,
+    Error,
+    GetBlob,
+    Hello,
+    Message,
+    Missing,
+    Ping,
+    Pong,
+    Proposal,
+    Propose,
+    Proposed,
+    RevisionData,
+    Revs,
+    Subscribe,
+    Want,
+    _doc_revs,
+    _revs,
+)
+
+
+def to_wire(msg: Message) -> dict[str, Any]:
+    """The msgpack-ready map for a message."""
+    if isinstance(msg, Revs):
+        out: dict[str, Any] = {"t": "revs", "id": msg.id, "batch": msg.batch,
+                               "revs": [_rev_to_wire(r) for r in msg.revs]}
+        if msg.gone:
+            out["gone"] = [list(g) for g in msg.gone]
+        return out
+    if isinstance(msg, Changes):
+        return {"t": "changes", "id": msg.id, "sub": msg.sub, "last_seq": msg.last_seq,
+                "changes": [[c.seq, c.doc_id, c.rev, c.deleted, list(c.leaves)]
+                            for c in msg.changes]}
+    if isinstance(msg, Missing):
+        return {"t": "missing", "re": msg.re,
+                "docs": [[w.doc_id, list(w.revs), list(w.ancestors)] for w in msg.docs]}
+    if isinstance(msg, Propose):
+        return {"t": "propose", "id": msg.id,
+                "revs": [[p.doc_id, p.rev, *p.history] for p in msg.revs]}
+    if isinstance(msg, Proposed):
+        return {"t": "proposed", "re": msg.re, "answers": [_answer_to_wire(a) for a in msg.answers]}
+    if isinstance(msg, Ack):
+        return {"t": "ack", "re": msg.re, "full": [list(f) for f in msg.full]}
+    if isinstance(msg, Hello):
+        out = {"t": "hello", "version": list(msg.version), "peer_id": msg.peer_id,
+               "db_uuid": msg.db_uuid, "features": list(msg.features),
+               "read_only": msg.read_only}
+        out.update({"id": msg.id} if msg.id is not None else {"re": msg.re})
+        return out
+    if isinstance(msg, Subscribe):
+        out = {"t": "subscribe", "id": msg.id, "since": msg.since, "continuous": msg.continuous}
+        if msg.doc_ids is not None:
+            out["doc_ids"] = list(msg.doc_ids)
+        return out
+    if isinstance(msg, Error):
+        out = {"t": "error", "code": msg.code, "message": msg.message}
+        if msg.re is not None:
+            out["re"] = msg.re
+        return out
+    if isinstance(msg, BlobChunk):
+        return {"t": "blob_chunk", "re": msg.re, "offset": msg.offset, "data": msg.data,
+                "last": msg.last, "total": msg.total}
+    if isinstance(msg, GetBlob):
+        return {"t": "get_blob", "id": msg.id, "digest": msg.digest, "offset": msg.offset,
+                "length": msg.length}
+    if isinstance(msg, CaughtUp):
+        return {"t": "caught_up", "re": msg.re, "seq": msg.seq}
+    if isinstance(msg, Ping):
+        return {"t": "ping", "id": msg.id}
+    if isinstance(msg, Pong):
+        return {"t": "pong", "re": msg.re}
+    raise LocalProtocolError(f"{type(msg).__name__} is not a protocol message.")
+
+
+def _rev_to_wire(r: RevisionData) -> dict[str, Any]:
+    out: dict[str, Any] = {"doc": r.doc_id, "rev": r.rev, "deleted": r.deleted,
+                           "history": list(r.history)}
+    if r.delta is not None:
+        out["base"] = r.base
+        out["delta"] = r.delta
+    else:
+        out["body"] = r.body
+    return out
+
+
+def _answer_to_wire(a: Answer) -> list[Any]:
+    if a.verdict == "send":
+        return ["send", list(a.ancestors)]
+    if a.verdict == "refused":
+        return ["refused", a.reason]
+    return ["have"]
+
+
+def parse(wire: dict[str, Any]) -> Message:
+    """Turn a decoded frame into a message, or raise RemoteProtocolError."""
+    kind = wire.get("t")
+    parser = PARSERS.get(kind) if isinstance(kind, str) else None
+    if parser is None:
+        raise RemoteProtocolError(f"The peer sent a frame of unknown kind {kind!r:.40}.")
+    try:
+        return parser(wire)
+    except KeyError as err:
+        raise RemoteProtocolError(f"The peer sent a {kind} frame without field {err}.") from err
+    except (LocalProtocolError, ValueError, TypeError) as err:
+        raise RemoteProtocolError(f"The peer sent a bad {kind} frame: {err}") from err
+
+
+def _opt(wire: dict[str, Any], key: str) -> int | None:
+    value = wire.get(key)
+    return None if value is None else check_int(value, key)
+
+
+def _parse_hello(w: dict[str, Any]) -> Hello:
+    version = check_list(w["version"], "version")
+    if len(version) != 2:
+        raise ValueError("version must be [major, minor].")
+    return Hello(peer_id=w["peer_id"], db_uuid=w["db_uuid"],
+                 features=tuple(check_list(w.get("features", []), "features")),
+                 read_only=w.get("read_only", False),
+                 version=(version[0], version[1]), id=_opt(w, "id"), re=_opt(w, "re"))
+
+
+def _parse_subscribe(w: dict[str, Any]) -> Subscribe:
+    ids = w.get("doc_ids")
+    return Subscribe(id=w["id"], since=w.get("since", 0), continuous=w.get("continuous", False),
+                     doc_ids=None if ids is None else tuple(check_list(ids, "doc_ids")))
+
+
+def _parse_change(item: object) -> Change:
+    row = check_list(item, "changes")
+    if len(row) != 5:
+        raise ValueError("A change entry is [seq, doc_id, rev, deleted, leaves].")
+    return Change(row[0], row[1], row[2], row[3], tuple(check_list(row[4], "leaves")))
+
+
+def _parse_changes(w: dict[str, Any]) -> Changes:
+    return Changes(id=w["id"], sub=w["sub"], last_seq=w["last_seq"],
+                   changes=tuple(_parse_change(c) for c in check_list(w["changes"], "changes")))
+
+
+def _parse_want(item: object) -> Want:
+    row = check_list(item, "docs")
+    if len(row) != 3:
+        raise ValueError("A missing entry is [doc_id, revs, ancestors].")
+    return Want(row[0], _revs(row[1], "revs"), _revs(row[2], "ancestors"))
+
+
+def _parse_proposal(item: object) -> Proposal:
+    row = check_list(item, "revs")
+    if len(row) < 2:
+        raise ValueError("A proposal is [doc_id, rev, ancestors...].")
+    return Proposal(row[0], row[1], tuple(row[2:]))
+
+
+def _parse_answer(item: object) -> Answer:
+    row = check_list(item, "answers")
+    if not row or not isinstance(row[0], str):
+        raise ValueError("An answer is [verdict, ...].")
+    if row[0] == "send" and len(row) == 2:
+        return Answer("send", _revs(row[1], "ancestors"))
+    if row[0] == "refused" and len(row) == 2:
+        return Answer("refused", reason=check_str(row[1], "reason"))
+    if row[0] == "have" and len(row) == 1:
+        return Answer("have")
+    raise ValueError("An answer is [\"send\", ancestors], [\"have\"] or [\"refused\", reason].")
+
+
+def _parse_rev(item: object) -> RevisionData:
+    if not isinstance(item, dict):
+        raise ValueError("Each revision must be a map.")
+    extra = item.keys() - {"doc", "rev", "deleted", "history", "body", "base", "delta"}
+    if extra:
+        raise ValueError(f"A revision has unknown fields {sorted(extra)}.")
+    return RevisionData(item["doc"], item["rev"], check_bool(item["deleted"], "deleted"),
+                        tuple(check_list(item["history"], "history")), item.get("body"),
+                        item.get("base"), item.get("delta"))
+
+
+def _parse_revs(w: dict[str, Any]) -> Revs:
+    return Revs(id=w["id"], batch=w["batch"],
+                revs=tuple(_parse_rev(r) for r in check_list(w["revs"], "revs")),
+                gone=_doc_revs(w.get("gone", []), "gone"))
+
+
+PARSERS: dict[str, Callable[[dict[str, Any]], Message]] = {
+    "hello": _parse_hello,
+    "subscribe": _parse_subscribe,
+    "changes": _parse_changes,
+    "caught_up": lambda w: CaughtUp(re=w["re"], seq=w["seq"]),
+    "missing": lambda w: Missing(re=w["re"], docs=tuple(
+        _parse_want(d) for d in check_list(w.get("docs", []), "docs"))),
+    "propose": lambda w: Propose(id=w["id"], revs=tuple(
+        _parse_proposal(p) for p in check_list(w["revs"], "revs"))),
+    "proposed": lambda w: Proposed(re=w["re"], answers=tuple(
+        _parse_answer(a) for a in check_list(w["answers"], "answers"))),
+    "revs": _parse_revs,
+    "ack": lambda w: Ack(re=w["re"], full=_doc_revs(w.get("full", []), "full")),
+    "get_blob": lambda w: GetBlob(id=w["id"], digest=w["digest"], offset=w.get("offset", 0),
+                                  length=w["length"]),
+    "blob_chunk": lambda w: BlobChunk(re=w["re"], offset=w["offset"], data=w["data"],
+                                      last=w["last"], total=w["total"]),
+    "ping": lambda w: Ping(id=w["id"]),
+    "pong": lambda w: Pong(re=w["re"]),
+    "error": lambda w: Error(code=w["code"], message=w["message"], re=_opt(w, "re")),
+}

@@ -1,0 +1,350 @@
+"""The active side of one connection: handshake, pull and push, checkpoints.
+
+Pull: subscribe, answer each `changes` with what we lack, store `revs` frames,
+checkpoint the server's seq once a batch and all before it are stored. Push:
+propose our changed leaves, send what the server wants, checkpoint our seq once
+acked. Both pipeline; neither waits for one document before the next.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import AsyncGenerator
+from contextlib import aclosing
+from typing import Any, cast
+
+import anyio
+from anyio.abc import TaskGroup
+
+from engine.errors import NetworkError, ProtocolError, ReadOnlyError
+from engine.protocol import (
+    FEATURES,
+    Ack,
+    CaughtUp,
+    Changes,
+    Connection,
+    DocRev,
+    Error,
+    GetBlob,
+    Hello,
+    Message,
+    Missing,
+    Ping,
+    Pong,
+    Proposal,
+    Propose,
+    Proposed,
+    Revs,
+    Role,
+    Subscribe,
+    Want,
+)
+from engine.store.database import Database
+from engine.store.revs import Revision
+from engine.sync.blobxfer import serve_blob
+from engine.sync.channel import MessageChannel
+from engine.sync.config import ReplicatorConfig
+from engine.sync.link import Link, SessionStats, one_error
+from engine.sync.status import Activity, Direction, DocumentReplicated, EventHub, ReplicatorStatus
+from engine.sync.transfer import RevisionReceiver, RevisionSender
+
+FEED_BATCH = 1000  # local changes per propose frame
+PUSH_WINDOW = 4  # proposals awaiting an answer or their acks
+
+
+def checkpoint_id(remote_uuid: str, direction: Direction) -> str:
+    return f"replication/{remote_uuid}/{direction.value}"
+
+
+class ClientSession:
+    """One connection's worth of replication; `run` returns when a one-shot is done."""
+
+    def __init__(self, channel: MessageChannel, db: Database, config: ReplicatorConfig,
+                 hub: EventHub, stats: SessionStats | None = None) -> None:
+        self.link = Link(channel, Connection(Role.CLIENT, config.limits), stats)
+        self.db = db
+        self.config = config
+        self.hub = hub
+        self.remote_uuid = ""
+        self.handshake_done = False
+        self.done = self.total = 0
+        self.pull_idle = not config.mode.pulls
+        self.push_idle = not config.mode.pushes
+        self.all_done = anyio.Event()
+        # pull state
+        self.pulls_in, self.pulls = anyio.create_memory_object_stream[Changes | Revs | CaughtUp](
+            math.inf)
+        self.pull_pending: deque[list[Any]] = deque()  # [changes id, last_seq, complete]
+        self.pull_inflight: set[DocRev] = set()
+        self.pull_caught_up: int | None = None
+        # push state
+        self.push_window = anyio.Semaphore(PUSH_WINDOW)
+        self.push_pending: deque[list[Any]] = deque()  # [last_seq, complete]
+        self.proposals: dict[int, tuple[tuple[Proposal, ...], list[Any]]] = {}
+        self.push_batches: dict[int, list[Any]] = {}
+        self.push_draining = False
+        self.blocked = {Direction.PULL: False, Direction.PUSH: False}  # a doc failed: hold
+
+    async def run(self) -> None:
+        try:
+            with one_error():
+                await self._run()
+        finally:
+            self.pulls_in.close()
+            self.pulls.close()
+            await self.link.close()
+
+    async def _run(self) -> None:
+        with anyio.fail_after(self.config.connect_timeout):
+            await self._handshake()
+        deltas = self.config.deltas and "deltas" in self.peer_features
+        self.sender = RevisionSender(self.link, self.db, deltas=deltas,
+                                     on_done=self._push_batch_done,
+                                     on_delivered=self._pushed)
+        self.receiver = RevisionReceiver(self.link, self.db, accept=self._accept_pull)
+        self._set_status()
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(self._receive_loop, tg)
+            tg.start_soon(self.sender.run)
+            tg.start_soon(self._pinger)
+            tg.start_soon(self._watchdog)
+            if self.config.mode.pulls:
+                tg.start_soon(self._pull_worker)
+            if self.config.mode.pushes:
+                tg.start_soon(self._push_feed)
+            if not self.config.continuous:
+                await self.all_done.wait()
+                tg.cancel_scope.cancel()
+
+    async def _handshake(self) -> None:
+        peer_id = self.config.peer_id or f"listsync-{self.db.uuid[:8]}"
+        await self.link.send(lambda i: Hello(peer_id, self.db.uuid, FEATURES, id=i))
+        hello = await self.link.receive()
+        assert isinstance(hello, Hello)  # the state machine allows nothing else here
+        if hello.db_uuid == self.db.uuid:
+            raise ProtocolError("The peer is this same database; there is nothing to sync.")
+        self.remote_uuid = hello.db_uuid
+        self.peer_features = set(hello.features)
+        self.handshake_done = True
+
+    # -- dispatch ------------------------------------------------------------
+
+    async def _receive_loop(self, tg: TaskGroup) -> None:
+        while True:
+            msg = await self.link.receive()
+            if isinstance(msg, Changes | Revs | CaughtUp):
+                self.pulls_in.send_nowait(msg)
+            else:
+                await self._dispatch(tg, msg)
+
+    async def _dispatch(self, tg: TaskGroup, msg: Message) -> None:
+        if isinstance(msg, Proposed):
+            await self._on_proposed(msg)
+        elif isinstance(msg, Ack):
+            await self.sender.on_ack(msg)
+        elif isinstance(msg, GetBlob):
+            tg.start_soon(serve_blob, self.link, self.db, msg)
+        elif isinstance(msg, Ping):
+            await self.link.send(Pong(msg.id))
+        elif isinstance(msg, Error):
+            if msg.code == "read_only":
+                raise ReadOnlyError(f"The peer refused the push: {msg.message}")
+            if msg.code == "unavailable":
+                raise NetworkError(f"The peer is going away: {msg.message}")
+            raise ProtocolError(f"The peer reported an error ({msg.code}): {msg.message}")
+
+    async def _pinger(self) -> None:
+        while True:
+            await anyio.sleep(self.config.heartbeat)
+            await self.link.send(lambda i: Ping(i))
+
+    async def _watchdog(self) -> None:
+        limit = self.config.heartbeat * 2.5
+        self.link.last_heard = max(self.link.last_heard, anyio.current_time())
+        while True:
+            await anyio.sleep(self.config.heartbeat / 2)
+            if anyio.current_time() - self.link.last_heard > limit:
+                raise NetworkError(f"The peer has not answered for {limit:g} seconds.")
+
+    # -- status --------------------------------------------------------------
+
+    def _set_status(self) -> None:
+        idle = self.pull_idle and self.push_idle
+        activity = Activity.IDLE if idle else Activity.BUSY
+        self.hub.set_status(ReplicatorStatus(activity, self.done, self.total))
+        if idle:
+            self.all_done.set()
+
+    def _event(self, key: DocRev, direction: Direction, deleted: bool = False,
+               error: str | None = None) -> None:
+        if self.hub.wanted:
+            self.hub.publish(DocumentReplicated(key[0], key[1], direction, deleted, error))
+
+    async def _checkpoint(self, direction: Direction) -> int:
+        body = await anyio.to_thread.run_sync(
+            self.db.get_local, checkpoint_id(self.remote_uuid, direction))
+        seq = body.get("seq") if isinstance(body, dict) else None
+        return seq if type(seq) is int and seq >= 0 else 0
+
+    async def _save_checkpoint(self, direction: Direction, seq: int) -> None:
+        if not self.blocked[direction]:
+            await anyio.to_thread.run_sync(
+                self.db.put_local, checkpoint_id(self.remote_uuid, direction), {"seq": seq})
+
+    # -- pull ----------------------------------------------------------------
+
+    async def _pull_worker(self) -> None:
+        since = await self._checkpoint(Direction.PULL)
+        ids = None if self.config.doc_ids is None else tuple(sorted(self.config.doc_ids))
+        await self.link.send(lambda i: Subscribe(i, since, self.config.continuous, ids))
+        async with self.pulls:
+            async for msg in self.pulls:
+                if isinstance(msg, Changes):
+                    await self._on_changes(msg)
+                elif isinstance(msg, Revs):
+                    await self._on_revs(msg)
+                else:
+                    self.pull_caught_up = msg.seq
+                await self._advance_pull()
+
+    async def _on_changes(self, msg: Changes) -> None:
+        wanted = self.config.doc_ids
+        asked = {c.doc_id: [c.rev, *c.leaves] for c in msg.changes
+                 if wanted is None or c.doc_id in wanted}
+        diff = await anyio.to_thread.run_sync(self.db.revs_diff, asked) if asked else {}
+        wants = []
+        for doc_id, (missing, have) in diff.items():
+            revs = tuple(r for r in missing if (doc_id, r) not in self.pull_inflight)
+            if revs:
+                self.pull_inflight.update((doc_id, r) for r in revs)
+                wants.append(Want(doc_id, revs, tuple(have)))
+                self.total += len(revs)
+        await self.link.send(Missing(msg.id, tuple(wants)))
+        self.pull_pending.append([msg.id, msg.last_seq, not wants])
+        self.pull_idle = False
+        self._set_status()
+
+    async def _on_revs(self, msg: Revs) -> None:
+        got = await self.receiver.handle(msg)
+        for rev in got.stored:
+            self.pull_inflight.discard((rev.doc_id, rev.rev))
+            self._event((rev.doc_id, rev.rev), Direction.PULL, rev.deleted)
+        for key, reason in got.failed:
+            self.pull_inflight.discard(key)
+            self._event(key, Direction.PULL, error=reason)
+            self.blocked[Direction.PULL] |= "filter" not in reason
+        self.pull_inflight.difference_update(msg.gone)
+        self.done += len(got.stored) + len(got.failed) + len(msg.gone)
+        if not self.link.conn.expected(msg.batch):
+            for entry in self.pull_pending:
+                if entry[0] == msg.batch:
+                    entry[2] = True
+
+    async def _advance_pull(self) -> None:
+        seq = None
+        while self.pull_pending and self.pull_pending[0][2]:
+            seq = self.pull_pending.popleft()[1]
+        if not self.pull_pending and self.pull_caught_up is not None:
+            seq = max(seq or 0, self.pull_caught_up)
+            self.pull_caught_up = None
+            self.pull_idle = True
+        if seq is not None:
+            await self._save_checkpoint(Direction.PULL, seq)
+        self._set_status()
+
+    def _accept_pull(self, rev: Revision) -> bool:
+        check = self.config.pull_filter
+        return check is None or check(rev.doc_id, rev.deleted, rev.body or {})
+
+    # -- push ----------------------------------------------------------------
+
+    async def _push_feed(self) -> None:
+        since = await self._push_drain(await self._checkpoint(Direction.PUSH))
+        if not self.config.continuous:
+            return
+        async with aclosing(cast(AsyncGenerator[int, None], self.db.subscribe(since))) as updates:
+            async for _ in updates:
+                since = await self._push_drain(since)
+
+    async def _push_drain(self, since: int) -> int:
+        self.push_draining = True
+        while True:
+            found = await anyio.to_thread.run_sync(self._local_changes, since)
+            if found is None:
+                break
+            proposals, since = found
+            self.push_idle = False
+            entry = [since, False]
+            self.push_pending.append(entry)
+            if not proposals:
+                entry[1] = True
+                continue
+            await self.push_window.acquire()
+
+            def make(i: int, proposals: tuple[Proposal, ...] = proposals,
+                     entry: list[Any] = entry) -> Propose:
+                self.proposals[i] = (proposals, entry)
+                return Propose(i, proposals)
+
+            await self.link.send(make)
+        self.push_draining = False
+        await self._advance_push()
+        return since
+
+    def _local_changes(self, since: int) -> tuple[tuple[Proposal, ...], int] | None:
+        """(leaves to propose, last seq) after `since`; None when drained. Blocking."""
+        changes = self.db.changes(since, FEED_BATCH)
+        if not changes:
+            return None
+        wanted, check = self.config.doc_ids, self.config.push_filter
+        out: list[Proposal] = []
+        for c in changes:
+            if wanted is not None and c.doc_id not in wanted:
+                continue
+            if check is not None:
+                doc = self.db.get(c.doc_id)
+                if doc is None or not check(doc.id, doc.deleted, doc.body):
+                    continue
+            out.extend(Proposal(c.doc_id, leaf) for leaf in (c.leaves or [c.rev]))
+        return tuple(out), changes[-1].seq
+
+    async def _on_proposed(self, msg: Proposed) -> None:
+        proposals, entry = self.proposals.pop(msg.re)
+        wants = []
+        for p, answer in zip(proposals, msg.answers, strict=True):
+            if answer.verdict == "send":
+                wants.append(Want(p.doc_id, (p.rev,), answer.ancestors))
+            elif answer.verdict == "refused":
+                self.blocked[Direction.PUSH] = True
+                self._event((p.doc_id, p.rev), Direction.PUSH, error=answer.reason)
+        self.push_batches[msg.re] = entry
+        self.total += len(wants)
+        self._set_status()
+        if wants:
+            self.sender.enqueue(msg.re, wants)
+        else:
+            await self._push_batch_done(msg.re)
+
+    def _pushed(self, batch: int, keys: list[DocRev]) -> None:
+        self.done += len(keys)
+        for key in keys:
+            self._event(key, Direction.PUSH)
+
+    async def _push_batch_done(self, batch: int) -> None:
+        entry = self.push_batches.pop(batch, None)
+        if entry is None:
+            return  # already counted (the sender may report a batch twice)
+        entry[1] = True
+        self.push_window.release()
+        await self._advance_push()
+
+    async def _advance_push(self) -> None:
+        seq = None
+        while self.push_pending and self.push_pending[0][1]:
+            seq = self.push_pending.popleft()[0]
+        if seq is not None:
+            await self._save_checkpoint(Direction.PUSH, seq)
+        if not (self.push_draining or self.push_pending or self.proposals or self.push_batches):
+            self.push_idle = True
+        self._set_status()

@@ -1,0 +1,183 @@
+"""The passive side of one sync connection: `serve_peer` answers a client.
+
+It serves pull subscriptions from the change feed (one-shot or continuous),
+accepts pushes (unless read-only), and serves blobs. A peer's protocol error
+ends only this session, with a ProtocolError after telling the peer why.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import AsyncGenerator
+from contextlib import aclosing
+from typing import cast
+
+import anyio
+from anyio.abc import TaskGroup
+
+from engine.errors import LocalProtocolError, NetworkError, ProtocolError
+from engine.protocol import (
+    DEFAULT_LIMITS,
+    FEATURES,
+    Ack,
+    Answer,
+    CaughtUp,
+    Change,
+    Changes,
+    Connection,
+    DocRev,
+    Error,
+    GetBlob,
+    Hello,
+    Limits,
+    Message,
+    Missing,
+    Ping,
+    Pong,
+    Propose,
+    Proposed,
+    Revs,
+    Role,
+    Subscribe,
+)
+from engine.store.database import Database
+from engine.sync.blobxfer import serve_blob
+from engine.sync.channel import MessageChannel
+from engine.sync.link import Link, SessionStats, one_error
+from engine.sync.transfer import RevisionReceiver, RevisionSender
+
+FEED_BATCH = 1000  # change entries per changes frame
+FEED_WINDOW = 4  # changes frames the client may leave unanswered
+
+
+async def serve_peer(channel: MessageChannel, db: Database, *, read_only: bool = False,
+                     deltas: bool = True, peer_id: str | None = None,
+                     limits: Limits = DEFAULT_LIMITS, stats: SessionStats | None = None) -> None:
+    """Serve one client until it disconnects; raises ProtocolError if it broke the rules."""
+    link = Link(channel, Connection(Role.SERVER, limits), stats)
+    try:
+        with one_error():
+            await _Server(link, db, read_only, deltas, peer_id).run()
+    except NetworkError:
+        return  # the client went away: a normal end for a passive peer
+    except LocalProtocolError as err:
+        await link.fail("internal", "The server hit an internal error.")
+        raise ProtocolError(f"This peer broke the sync protocol: {err}") from err
+    finally:
+        await link.close()
+
+
+class _Server:
+    def __init__(self, link: Link, db: Database, read_only: bool, deltas: bool,
+                 peer_id: str | None) -> None:
+        self.link = link
+        self.db = db
+        self.read_only = read_only
+        self.deltas = deltas
+        self.peer_id = peer_id or f"listsync-{db.uuid[:8]}"
+        self.windows: dict[int, anyio.Semaphore] = {}  # changes id -> its feed's window
+        self.awaiting: set[DocRev] = set()  # pushed revs we answered "send" for
+        self.pushes_in, self.pushes = anyio.create_memory_object_stream[Propose | Revs](
+            math.inf)
+
+    async def run(self) -> None:
+        try:
+            hello = await self.link.receive()
+        except BaseException:
+            self.pushes_in.close()
+            self.pushes.close()
+            raise
+        assert isinstance(hello, Hello) and hello.id is not None  # the state machine ensures it
+        await self.link.send(Hello(self.peer_id, self.db.uuid, FEATURES, self.read_only,
+                                   re=hello.id))
+        deltas = self.deltas and "deltas" in hello.features
+        self.sender = RevisionSender(self.link, self.db, deltas=deltas)
+        self.receiver = RevisionReceiver(self.link, self.db)
+        async with self.pushes_in, anyio.create_task_group() as tg:
+            tg.start_soon(self.sender.run)
+            tg.start_soon(self._push_worker)
+            while True:
+                await self._dispatch(tg, await self.link.receive())
+
+    async def _dispatch(self, tg: TaskGroup, msg: Message) -> None:
+        if isinstance(msg, Subscribe):
+            tg.start_soon(self._feed, msg)
+        elif isinstance(msg, Missing):
+            self.windows.pop(msg.re).release()
+            if msg.docs:
+                self.sender.enqueue(msg.re, list(msg.docs))
+        elif isinstance(msg, Propose | Revs):
+            self.pushes_in.send_nowait(msg)
+        elif isinstance(msg, Ack):
+            await self.sender.on_ack(msg)
+        elif isinstance(msg, GetBlob):
+            tg.start_soon(serve_blob, self.link, self.db, msg)
+        elif isinstance(msg, Ping):
+            await self.link.send(Pong(msg.id))
+        elif isinstance(msg, Error) and msg.fatal:
+            if msg.code in ("protocol", "version", "internal"):
+                raise ProtocolError(f"The peer gave up on the session: {msg.message}")
+            raise NetworkError(f"The peer ended the session: {msg.message}")
+
+    async def _feed(self, sub: Subscribe) -> None:
+        window = anyio.Semaphore(FEED_WINDOW)
+        since = await self._drain(sub, sub.since, window)
+        if not sub.continuous:
+            return
+        async with aclosing(cast(AsyncGenerator[int, None], self.db.subscribe(since))) as updates:
+            async for _ in updates:
+                since = await self._drain(sub, since, window)
+
+    async def _drain(self, sub: Subscribe, since: int, window: anyio.Semaphore) -> int:
+        """Send every change after `since`, then caught_up; returns the new since."""
+        wanted = None if sub.doc_ids is None else set(sub.doc_ids)
+        while True:
+            changes = await anyio.to_thread.run_sync(self.db.changes, since, FEED_BATCH)
+            if not changes:
+                break
+            entries = tuple(
+                Change(c.seq, c.doc_id, c.rev, c.deleted, tuple(r for r in c.leaves if r != c.rev))
+                for c in changes if wanted is None or c.doc_id in wanted)
+            last = changes[-1].seq
+            await window.acquire()
+
+            def make(request_id: int, entries: tuple[Change, ...] = entries,
+                     last: int = last) -> Changes:
+                self.windows[request_id] = window
+                return Changes(request_id, sub.id, entries, last)
+
+            await self.link.send(make)
+            since = last
+        await self.link.send(CaughtUp(sub.id, since))
+        return since
+
+    async def _push_worker(self) -> None:
+        async with self.pushes:
+            async for msg in self.pushes:
+                if isinstance(msg, Propose):
+                    await self._answer(msg)
+                else:
+                    received = await self.receiver.handle(msg)
+                    self.awaiting.difference_update((r.doc_id, r.rev) for r in received.stored)
+                    self.awaiting.difference_update(key for key, _ in received.failed)
+                    self.awaiting.difference_update(msg.gone)
+
+    async def _answer(self, msg: Propose) -> None:
+        if self.read_only:
+            await self.link.send(Error("read_only", "This peer is read-only and refuses pushes.",
+                                       re=msg.id))
+            return
+        asked: dict[str, list[str]] = {}
+        for p in msg.revs:
+            asked.setdefault(p.doc_id, []).append(p.rev)
+        diff = await anyio.to_thread.run_sync(self.db.revs_diff, asked)
+        answers = []
+        for p in msg.revs:
+            missing, ancestors = diff.get(p.doc_id, ([], []))
+            key = (p.doc_id, p.rev)
+            if p.rev in missing and key not in self.awaiting:
+                self.awaiting.add(key)
+                answers.append(Answer("send", tuple(ancestors)))
+            else:
+                answers.append(Answer("have"))
+        await self.link.send(Proposed(msg.id, tuple(answers)))

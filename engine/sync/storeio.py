@@ -1,0 +1,103 @@
+"""Blocking store work for one batch, meant for `anyio.to_thread.run_sync`.
+
+Converts between the store's `Revision` and the protocol's `RevisionData`,
+choosing deltas on the way out and verifying them on the way in.
+"""
+
+from __future__ import annotations
+
+from typing import Any, TypeGuard
+
+from engine.protocol import (
+    DeltaError,
+    DocRev,
+    RevisionData,
+    Want,
+    apply_delta,
+    delta_if_smaller,
+    make_rev_id,
+)
+from engine.protocol.limits import check_digest
+from engine.store.blobs import blob_refs
+from engine.store.database import Database
+from engine.store.revs import Revision
+
+
+def load_revisions(db: Database, wants: list[Want], deltas: bool
+                   ) -> tuple[list[RevisionData], list[DocRev]]:
+    """The wanted revisions ready to send, and those we can no longer produce."""
+    out: list[RevisionData] = []
+    gone: list[DocRev] = []
+    for want in wants:
+        for rev in want.revs:
+            found = db.get_rev(want.doc_id, rev)
+            if found is None or (found.body is None and not found.deleted):
+                gone.append((want.doc_id, rev))
+                continue
+            body = found.body if found.body is not None else {}
+            history = tuple(found.history) or (rev,)
+            data = _as_delta(db, want, found, body, history) if deltas and want.ancestors else None
+            out.append(data or RevisionData(want.doc_id, rev, found.deleted, history, body=body))
+    return out, gone
+
+
+def _as_delta(db: Database, want: Want, found: Revision, body: dict[str, Any],
+              history: tuple[str, ...]) -> RevisionData | None:
+    held = set(want.ancestors)
+    base = next((r for r in history[1:] if r in held), None)
+    if base is None:
+        return None
+    base_rev = db.get_rev(want.doc_id, base)
+    if base_rev is None or base_rev.body is None:
+        return None
+    delta = delta_if_smaller(base_rev.body, body)
+    if delta is None:
+        return None
+    return RevisionData(want.doc_id, found.rev, found.deleted, history, base=base, delta=delta)
+
+
+def resolve_revisions(db: Database, revs: tuple[RevisionData, ...]
+                      ) -> tuple[list[Revision], list[DocRev], dict[str, dict[str, Any]]]:
+    """Store-ready revisions, the ones whose delta failed (need a full body), and the
+    blobs (digest -> reference) that live revisions need but the store lacks."""
+    ready: list[Revision] = []
+    full: list[DocRev] = []
+    blobs: dict[str, dict[str, Any]] = {}
+    for data in revs:
+        body = data.body
+        if body is None:
+            body = _apply(db, data)
+            if body is None:
+                full.append(data.key)
+                continue
+        if not data.deleted:
+            for ref in blob_refs(body):
+                digest = ref.get("digest")
+                # A malformed reference is left for put_revisions to refuse.
+                if _is_digest(digest) and digest not in blobs and not db.blobs.has(digest):
+                    blobs[digest] = ref
+        ready.append(Revision(data.doc_id, data.rev, data.deleted, body, list(data.history)))
+    return ready, full, blobs
+
+
+def _is_digest(value: object) -> TypeGuard[str]:
+    try:
+        check_digest(value)
+    except ValueError:
+        return False
+    return True
+
+
+def _apply(db: Database, data: RevisionData) -> dict[str, Any] | None:
+    assert data.base is not None and data.delta is not None
+    base = db.get_rev(data.doc_id, data.base)
+    if base is None or base.body is None:
+        return None
+    try:
+        body = apply_delta(base.body, data.delta)
+        parent = data.history[1]
+        if make_rev_id(parent, data.deleted, body) != data.rev:
+            raise DeltaError("The patched body does not hash to the revision id.")
+    except (DeltaError, ValueError, TypeError):
+        return None
+    return body

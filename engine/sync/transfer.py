@@ -1,0 +1,174 @@
+"""Moving revisions in bulk: `RevisionSender` (many per frame, pipelined, bounded
+unacked bytes) and `RevisionReceiver` (resolve deltas, fetch blobs, store a frame
+with one `put_revisions` call, ack). Pull and push use both, in opposite roles.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+import anyio
+
+from engine.errors import BlobMissingError, RemoteProtocolError, UsageError
+from engine.protocol import Ack, DocRev, RevisionData, Revs, Want, encode
+from engine.store.blobs import blob_refs
+from engine.store.database import Database
+from engine.store.revs import Revision
+from engine.sync.blobxfer import fetch_blob
+from engine.sync.link import Link
+from engine.sync.storeio import load_revisions, resolve_revisions
+
+MAX_INFLIGHT = 16 * 1024 * 1024  # unacked revs bytes per connection
+MAX_PER_FRAME = 2000  # revisions in one revs frame (and one put_revisions call)
+
+
+@dataclass
+class _Frame:
+    batch: int
+    keys: frozenset[DocRev]
+    size: int
+
+
+class RevisionSender:
+    """Sends wanted revisions for batches, in order, while the peer keeps up."""
+
+    def __init__(self, link: Link, db: Database, *, deltas: bool,
+                 on_done: Callable[[int], Awaitable[None]] | None = None,
+                 on_delivered: Callable[[int, list[DocRev]], None] | None = None,
+                 max_inflight: int = MAX_INFLIGHT) -> None:
+        self.link = link
+        self.db = db
+        self.deltas = deltas
+        self.on_done = on_done
+        self.on_delivered = on_delivered
+        self.max_inflight = max_inflight
+        self.budget = min(1024 * 1024, link.conn.limits.max_frame // 2)
+        self.inflight = 0
+        self._frames: dict[int, _Frame] = {}
+        self._acked = anyio.Event()
+        self._jobs_in, self._jobs = anyio.create_memory_object_stream[
+            tuple[int, list[Want], bool]](math.inf)
+
+    def enqueue(self, batch: int, wants: list[Want]) -> None:
+        self._jobs_in.send_nowait((batch, wants, self.deltas))
+
+    async def run(self) -> None:
+        async with self._jobs_in, self._jobs:
+            async for batch, wants, deltas in self._jobs:
+                await self._send_batch(batch, wants, deltas)
+
+    async def _send_batch(self, batch: int, wants: list[Want], deltas: bool) -> None:
+        # Load a slice at a time so a huge batch never sits in memory whole.
+        for start in range(0, len(wants), MAX_PER_FRAME):
+            chunk = wants[start:start + MAX_PER_FRAME]
+            revs, gone = await anyio.to_thread.run_sync(load_revisions, self.db, chunk, deltas)
+            await self._send_frames(batch, revs, gone)
+        await self._maybe_done(batch)
+
+    async def _send_frames(self, batch: int, revs: list[RevisionData], gone: list[DocRev]) -> None:
+        frame: list[RevisionData] = []
+        size = 0
+        for data in revs:
+            est = _estimate(data)
+            if frame and (size + est > self.budget or len(frame) >= MAX_PER_FRAME):
+                await self._send_frame(batch, frame, [], size)
+                frame, size = [], 0
+            frame.append(data)
+            size += est
+        if frame or gone:
+            await self._send_frame(batch, frame, gone, size)
+
+    async def _send_frame(self, batch: int, revs: list[RevisionData], gone: list[DocRev],
+                          size: int) -> None:
+        while self.inflight and self.inflight + size > self.max_inflight:
+            await self._acked.wait()
+        self.inflight += size
+
+        def make(request_id: int) -> Revs:
+            self._frames[request_id] = _Frame(batch, frozenset(r.key for r in revs), size)
+            return Revs(request_id, batch, tuple(revs), tuple(gone))
+
+        await self.link.send(make)
+
+    async def on_ack(self, ack: Ack) -> None:
+        frame = self._frames.pop(ack.re)
+        self.inflight -= frame.size
+        self._acked.set()
+        self._acked = anyio.Event()
+        if ack.full:
+            # The peer could not use our delta: resend those with a full body.
+            self._jobs_in.send_nowait((frame.batch, [Want(d, (r,)) for d, r in ack.full], False))
+        if self.on_delivered is not None:
+            self.on_delivered(frame.batch, [k for k in frame.keys if k not in set(ack.full)])
+        await self._maybe_done(frame.batch)
+
+    async def _maybe_done(self, batch: int) -> None:
+        if self.on_done is None or self.link.conn.owed(batch):
+            return
+        if any(f.batch == batch for f in self._frames.values()):
+            return
+        await self.on_done(batch)
+
+
+def _estimate(data: RevisionData) -> int:
+    payload = data.body if data.body is not None else data.delta
+    return len(encode(payload or {})) + 80 + len(data.doc_id) + 36 * len(data.history)
+
+
+@dataclass
+class Received:
+    """What one revs frame did to the store."""
+
+    stored: list[Revision] = field(default_factory=list)
+    failed: list[tuple[DocRev, str]] = field(default_factory=list)
+    full: list[DocRev] = field(default_factory=list)
+    new_seqs: list[int] = field(default_factory=list)
+
+
+class RevisionReceiver:
+    """Stores incoming revs frames: deltas resolved, blobs fetched first, one batch write."""
+
+    def __init__(self, link: Link, db: Database, *,
+                 accept: Callable[[Revision], bool] | None = None) -> None:
+        self.link = link
+        self.db = db
+        self.accept = accept
+        self.max_blob = link.conn.limits.max_blob
+
+    async def handle(self, msg: Revs) -> Received:
+        out = Received()
+        ready, out.full, blobs = await anyio.to_thread.run_sync(
+            resolve_revisions, self.db, msg.revs)
+        missing = [d for d, ref in blobs.items()
+                   if not await fetch_blob(self.link, self.db, ref, self.max_blob)]
+        for rev in ready:
+            reason = _reason(rev, missing, self.accept)
+            if reason is None:
+                out.stored.append(rev)
+            else:
+                out.failed.append(((rev.doc_id, rev.rev), reason))
+        if out.stored:
+            try:
+                out.new_seqs = await anyio.to_thread.run_sync(self.db.put_revisions, out.stored)
+            except (UsageError, BlobMissingError) as err:
+                await self.link.fail("protocol", str(err))
+                raise RemoteProtocolError(
+                    f"The peer sent a revision the store refused: {err}") from err
+        await self.link.send(Ack(msg.id, tuple(out.full)))
+        return out
+
+
+def _reason(rev: Revision, missing_blobs: list[str],
+            accept: Callable[[Revision], bool] | None) -> str | None:
+    if missing_blobs and not rev.deleted:
+        digests = {ref.get("digest") for ref in blob_refs(rev.body)}
+        if digests & set(missing_blobs):
+            return "a blob it references is not available from the peer"
+    if accept is not None and not accept(rev):
+        return "rejected by the filter"
+    return None
+
+
+__all__ = ["Received", "RevisionReceiver", "RevisionSender"]

@@ -1,0 +1,312 @@
+"""Server side of one websocket connection over an anyio byte stream.
+
+`ServerChannel` runs wsproto over a stream whose HTTP upgrade was accepted
+(see `wsupgrade`): whole binary frames in and out, pings answered and sent,
+a silent peer dropped, our frame limit enforced without buffering past it.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import anyio
+from anyio.abc import ByteStream
+from wsproto import WSConnection
+from wsproto.connection import ConnectionState
+from wsproto.events import (
+    BytesMessage,
+    CloseConnection,
+    Event,
+    Ping,
+    Pong,
+    TextMessage,
+)
+from wsproto.utilities import LocalProtocolError as WsLocalProtocolError
+
+from engine.errors import EngineError, LocalProtocolError, NetworkError, RemoteProtocolError
+from engine.sync.channel import DEFAULT_MAX_FRAME, MessageChannel
+
+log = logging.getLogger(__name__)
+
+READ_CHUNK = 65536
+STREAM_ERRORS = (anyio.BrokenResourceError, anyio.ClosedResourceError, anyio.EndOfStream, OSError)
+
+
+@dataclass(frozen=True)
+class WebSocketSettings:
+    """Limits and timers of one websocket connection (server side)."""
+
+    max_frame: int = DEFAULT_MAX_FRAME  # bytes per message, both directions
+    heartbeat: float = 15.0  # seconds between our pings; silent for 2 of these = dead
+    handshake_timeout: float = 10.0  # seconds for TLS + HTTP upgrade together
+    close_timeout: float = 2.0  # seconds to wait for the peer's close reply
+    max_request_bytes: int = 16384  # HTTP request head size limit
+    queue: int = 4  # whole frames buffered ahead of receive()
+
+
+class ServerChannel:
+    """One accepted websocket connection; a `MessageChannel` while `running()`."""
+
+    def __init__(
+        self, stream: ByteStream, ws: WSConnection, *, peer_address: str, user: str,
+        db: str, settings: WebSocketSettings, pending: bytes = b"",
+    ) -> None:
+        self._stream = stream
+        self._ws = ws
+        self._peer_address = peer_address
+        self._user = user
+        self.db = db
+        self.settings = settings
+        self.since = time.time()
+        self.on_busy_change: Callable[[ServerChannel], None] | None = None
+        self._busy = 0
+        self._pending = pending
+        self._in_send, self._in_receive = anyio.create_memory_object_stream[bytes](settings.queue)
+        self._write_lock = anyio.Lock()
+        self._op_scopes: set[anyio.CancelScope] = set()
+        self._reader_scope = anyio.CancelScope()
+        self._done = anyio.Event()  # no more bytes will be read
+        self._close_finished = anyio.Event()
+        self._error: EngineError | None = None
+        self._closing = False
+        self._delivering = False
+        self._last_seen = anyio.current_time()
+        self._parts: list[bytes] = []
+        self._part_size = 0
+        self.close_code: int | None = None  # the close code sent or received first
+
+    @property
+    def peer_address(self) -> str:
+        return self._peer_address
+
+    @property
+    def user(self) -> str | None:
+        return self._user
+
+    @property
+    def error(self) -> EngineError | None:
+        """Why the connection ended (None while it is healthy)."""
+        return self._error
+
+    @property
+    def is_busy(self) -> bool:
+        return self._busy > 0
+
+    @contextmanager
+    def busy(self) -> Iterator[None]:
+        """Mark the channel busy (in-flight sync work) for the `with` block."""
+        self._busy += 1
+        if self._busy == 1 and self.on_busy_change:
+            self.on_busy_change(self)
+        try:
+            yield
+        finally:
+            self._busy -= 1
+            if self._busy == 0 and self.on_busy_change:
+                self.on_busy_change(self)
+
+    @asynccontextmanager
+    async def running(self) -> AsyncIterator[ServerChannel]:
+        """Run the reader and heartbeat for the `async with` block, then close."""
+        try:
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(self._reader)
+                tg.start_soon(self._heartbeat)
+                try:
+                    yield self
+                finally:
+                    with anyio.CancelScope(shield=True):
+                        await self.close()
+                    tg.cancel_scope.cancel()
+        finally:
+            self._in_send.close()
+            self._in_receive.close()
+
+    async def send(self, frame: bytes) -> None:
+        if len(frame) > self.settings.max_frame:
+            raise LocalProtocolError(
+                f"A {len(frame)}-byte frame exceeds the limit of {self.settings.max_frame} bytes."
+            )
+        if self._closing or self._error is not None:
+            raise self._error or NetworkError("The connection is closed.")
+        await self._send_event(BytesMessage(data=frame))
+
+    async def receive(self) -> bytes:
+        try:
+            return await self._in_receive.receive()
+        except (anyio.EndOfStream, anyio.ClosedResourceError):
+            raise self._error or NetworkError("The connection is closed.") from None
+
+    async def close(self, code: int = 1000, reason: str = "") -> None:
+        """Send a close frame, wait (bounded) for the reply, stop reading (idempotent)."""
+        if self._closing:
+            await self._close_finished.wait()
+            return
+        self._closing = True
+        try:
+            self._fail(NetworkError(
+                f"This side closed the connection (code {code}{': ' + reason if reason else ''})."
+            ))
+            self._in_receive.close()
+            if self._ws.state is ConnectionState.OPEN and not self._done.is_set():
+                self.close_code = self.close_code or code
+                with anyio.move_on_after(self.settings.close_timeout):
+                    try:
+                        await self._send_event(CloseConnection(code=code, reason=reason))
+                        await self._done.wait()
+                    except EngineError:
+                        pass
+            self._reader_scope.cancel()
+        finally:
+            self._close_finished.set()
+
+    def _fail(self, error: EngineError) -> None:
+        if self._error is None:
+            self._error = error
+
+    async def _send_event(self, event: Event) -> None:
+        with anyio.CancelScope() as scope:
+            self._op_scopes.add(scope)
+            try:
+                async with self._write_lock:
+                    try:
+                        data = self._ws.send(event)
+                    except WsLocalProtocolError as err:
+                        raise self._error or NetworkError("The connection is closing.") from err
+                    await self._stream.send(data)
+            except STREAM_ERRORS as err:
+                self._fail(NetworkError("The connection to the peer was lost."))
+                self._die()
+                raise self._error or NetworkError("The connection was lost.") from err
+            finally:
+                self._op_scopes.discard(scope)
+        if scope.cancelled_caught:
+            raise self._error or NetworkError("The connection was lost.")
+
+    def _die(self) -> None:
+        """Stop everything in flight: reader, blocked writes, waiting receivers."""
+        self._reader_scope.cancel()
+        for scope in list(self._op_scopes):
+            scope.cancel()
+        self._in_send.close()
+        self._done.set()
+
+    async def _reader(self) -> None:
+        try:
+            with self._reader_scope:
+                if self._pending:
+                    await self._feed(self._pending)
+                while not self._done.is_set():
+                    try:
+                        data = await self._stream.receive(READ_CHUNK)
+                    except STREAM_ERRORS:
+                        self._fail(NetworkError("The peer dropped the connection."))
+                        break
+                    self._last_seen = anyio.current_time()
+                    await self._feed(data)
+        except EngineError as err:
+            self._fail(err)
+        except WsLocalProtocolError as err:  # bytes after the close: the connection is over
+            self._fail(NetworkError("The connection is closed."))
+            log.debug("Data from %s after the close: %s", self._peer_address, err)
+        finally:
+            self._in_send.close()
+            self._done.set()
+
+    async def _feed(self, data: bytes) -> None:
+        self._ws.receive_data(data)
+        for event in self._ws.events():
+            if isinstance(event, Ping):
+                await self._send_event(event.response())
+            elif isinstance(event, BytesMessage):
+                await self._take_part(event)
+            elif isinstance(event, TextMessage):
+                await self._abort(1003, "binary frames only", RemoteProtocolError(
+                    "The peer sent a text frame; only binary frames are allowed."
+                ))
+            elif isinstance(event, CloseConnection):
+                if self._ws.state is ConnectionState.OPEN:
+                    # wsproto reports a frame it could not parse as a close in OPEN state.
+                    await self._abort(event.code, "protocol error", RemoteProtocolError(
+                        f"The peer broke the websocket protocol: {event.reason}."
+                    ))
+                    return
+                self.close_code = self.close_code or event.code
+                self._fail(NetworkError(
+                    f"The peer closed the connection (code {event.code}"
+                    f"{': ' + event.reason if event.reason else ''})."
+                ))
+                if self._ws.state is ConnectionState.REMOTE_CLOSING:
+                    with anyio.move_on_after(self.settings.close_timeout):
+                        await self._send_event(event.response())
+                self._done.set()
+                return
+            elif not isinstance(event, Pong):
+                log.debug("Ignoring websocket event %r from %s", event, self._peer_address)
+
+    async def _take_part(self, event: BytesMessage) -> None:
+        self._part_size += len(event.data)
+        if self._part_size > self.settings.max_frame:
+            # Refuse before buffering more: the limit bounds our memory per connection.
+            await self._abort(1009, "message too big", RemoteProtocolError(
+                f"The peer sent a frame over the limit of {self.settings.max_frame} bytes."
+            ))
+            return
+        self._parts.append(bytes(event.data))
+        if not event.message_finished:
+            return
+        frame = b"".join(self._parts)
+        self._parts, self._part_size = [], 0
+        self._delivering = True
+        try:
+            await self._in_send.send(frame)
+        except (anyio.BrokenResourceError, anyio.ClosedResourceError):
+            pass  # closed locally; the frame has nobody to go to
+        finally:
+            self._delivering = False
+
+    async def _abort(self, code: int, reason: str, error: EngineError) -> None:
+        self._fail(error)
+        self.close_code = self.close_code or code
+        self._parts, self._part_size = [], 0
+        log.info("Closing the connection from %s: %s", self._peer_address, error)
+        if self._ws.state is ConnectionState.OPEN:
+            with anyio.move_on_after(self.settings.close_timeout):
+                try:
+                    await self._send_event(CloseConnection(code=code, reason=reason))
+                except EngineError:
+                    pass
+        self._die()
+
+    async def _heartbeat(self) -> None:
+        interval = self.settings.heartbeat
+        last_ping = anyio.current_time()
+        while not self._done.is_set():
+            await anyio.sleep(interval / 4)
+            now = anyio.current_time()
+            # A frame we cannot hand to a slow handler is our delay, not the peer's.
+            if not self._delivering and now - self._last_seen > 2 * interval:
+                self._fail(NetworkError(
+                    f"The peer stopped answering for {2 * interval:g} seconds."
+                ))
+                log.info("Dropping %s: no answer to pings", self._peer_address)
+                self._die()
+                return
+            if now - last_ping >= interval and not self._closing:
+                last_ping = now
+                with anyio.move_on_after(interval):
+                    try:
+                        await self._send_event(Ping(payload=b"listsync"))
+                    except EngineError:
+                        return
+
+
+if TYPE_CHECKING:
+
+    def _is_a_message_channel(channel: ServerChannel) -> MessageChannel:
+        return channel  # mypy proves the protocol is met

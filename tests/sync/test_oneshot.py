@@ -1,0 +1,116 @@
+"""One-shot replication between two databases over an in-memory channel."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import anyio
+import pytest
+
+from engine.store import Database
+from engine.sync.config import Mode
+from engine.sync.status import Activity, DocumentReplicated
+from tests.sync.peers import MemoryPeer, doc_map, open_db, replicator, sync_once
+
+pytestmark = pytest.mark.anyio
+
+
+def _fill(db: Database, n: int, prefix: str = "doc") -> None:
+    for i in range(n):
+        db.save(f"{prefix}-{i:04d}", {"name": f"{prefix} {i}", "value": i}, rev=None)
+
+
+async def test_pull_copies_every_document(tmp_path: Path) -> None:
+    a, b = open_db(tmp_path, "a"), open_db(tmp_path, "b")
+    _fill(b, 50)
+    async with anyio.create_task_group() as tg:
+        peer = MemoryPeer(b, tg)
+        rep = await sync_once(a, peer, mode=Mode.PULL)
+        tg.cancel_scope.cancel()
+    assert doc_map(a) == doc_map(b)
+    assert rep.status.activity is Activity.STOPPED and rep.status.error is None
+    assert rep.status.done == rep.status.total == 50
+    assert peer.errors == []
+
+
+async def test_push_copies_every_document(tmp_path: Path) -> None:
+    a, b = open_db(tmp_path, "a"), open_db(tmp_path, "b")
+    _fill(a, 50)
+    async with anyio.create_task_group() as tg:
+        peer = MemoryPeer(b, tg)
+        await sync_once(a, peer, mode=Mode.PUSH)
+        tg.cancel_scope.cancel()
+    assert doc_map(a) == doc_map(b)
+
+
+async def test_push_and_pull_merges_both_sides(tmp_path: Path) -> None:
+    a, b = open_db(tmp_path, "a"), open_db(tmp_path, "b")
+    _fill(a, 30, "left")
+    _fill(b, 30, "right")
+    async with anyio.create_task_group() as tg:
+        peer = MemoryPeer(b, tg)
+        rep = await sync_once(a, peer)
+        tg.cancel_scope.cancel()
+    assert doc_map(a) == doc_map(b) and len(doc_map(a)) == 60
+    stats = rep.last_stats
+    assert stats is not None and stats.revs_sent == 30 and stats.revs_received == 30
+    assert stats.duplicates == 0 and peer.sessions[0].duplicates == 0
+
+
+async def test_deletes_propagate(tmp_path: Path) -> None:
+    a, b = open_db(tmp_path, "a"), open_db(tmp_path, "b")
+    _fill(a, 3)
+    async with anyio.create_task_group() as tg:
+        peer = MemoryPeer(b, tg)
+        await sync_once(a, peer)
+        doc = a.get("doc-0001")
+        assert doc is not None
+        a.delete("doc-0001", rev=doc.rev)
+        await sync_once(a, peer)
+        tg.cancel_scope.cancel()
+    gone = b.get("doc-0001")
+    assert gone is not None and gone.deleted
+    assert doc_map(a) == doc_map(b)
+
+
+async def test_updates_travel_as_deltas_and_conflicts_replicate(tmp_path: Path) -> None:
+    a, b = open_db(tmp_path, "a"), open_db(tmp_path, "b")
+    items = [{"key": f"item {i}", "value": i, "note": "x" * 40} for i in range(40)]
+    rev = a.save("list", {"type": "list", "items": items}, rev=None)
+    async with anyio.create_task_group() as tg:
+        peer = MemoryPeer(b, tg)
+        await sync_once(a, peer)
+        items_a = [dict(i) for i in items]
+        items_a[3]["value"] = 100
+        items_b = [dict(i) for i in items]
+        items_b[5]["value"] = 200
+        a.save("list", {"type": "list", "items": items_a}, rev=rev)
+        b.save("list", {"type": "list", "items": items_b}, rev=rev)
+        rep = await sync_once(a, peer)
+        tg.cancel_scope.cancel()
+    assert doc_map(a) == doc_map(b)
+    assert len(a.leaves("list")) == 2
+    stats = rep.last_stats
+    assert stats is not None and stats.bytes_sent < 1500 and stats.bytes_received < 1500
+
+
+async def test_document_events_report_each_revision(tmp_path: Path) -> None:
+    a, b = open_db(tmp_path, "a"), open_db(tmp_path, "b")
+    _fill(a, 2, "mine")
+    _fill(b, 3, "theirs")
+    async with anyio.create_task_group() as tg:
+        peer = MemoryPeer(b, tg)
+        rep = replicator(a, peer)
+        events = rep.events()
+        await rep.run()
+        tg.cancel_scope.cancel()
+    async with events:
+        seen = [event async for event in events]  # the stream ends when the run does
+    docs = [e for e in seen if isinstance(e, DocumentReplicated)]
+    assert sorted((e.direction.value, e.doc_id) for e in docs) == sorted(
+        [("push", "mine-0000"), ("push", "mine-0001")]
+        + [("pull", f"theirs-{i:04d}") for i in range(3)])
+    assert all(e.error is None for e in docs)
+    activities = [e.activity for e in seen if not isinstance(e, DocumentReplicated)]
+    assert activities[0] is Activity.STOPPED and Activity.CONNECTING in activities
+    assert activities[-1] is Activity.STOPPED
