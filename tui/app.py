@@ -24,7 +24,7 @@ from textual.screen import ModalScreen, Screen
 
 from engine import EngineError
 from tui import prefs
-from tui.engine_bridge import NodeBridge
+from tui.engine_bridge import NodeBridge, clock_text
 from tui.inventory import Inventory
 from tui.messages import (
     ActivityEntry,
@@ -66,6 +66,7 @@ class Session:
     password: str
     db: Any
     inventory: Inventory
+    db_name: str = "userdb"
 
 
 class ListsyncApp(App[int]):
@@ -144,13 +145,22 @@ class ListsyncApp(App[int]):
         except OSError as err:
             log.warning("could not remember the last user: %s", err)
         inventory = Inventory(db, user=user, device=self.device)
-        self.session = Session(user, password, db, inventory)
+        inventory.note_merges(self._merged)
+        self.session = Session(user, password, db, inventory, self.db_name)
         log.info("logged in as %s", user)
         # The inventory gets a screen stack (mode) of its own, so Esc never leads back to login.
         self.add_mode("home", lambda: InventoryScreen(inventory))
         await self.switch_mode("home")
         if self.start_node:
             self.run_node()
+
+    def _merged(self, doc_id: str, merged_rev: str, losers: tuple[str, ...]) -> None:
+        # Called by the store's resolver, possibly from a sync worker thread:
+        # post_message is thread-safe.
+        text = "Merged changes another device made at the same time."
+        self.post_message(ActivityLogged(ActivityEntry(
+            clock_text(), "conflict", text, doc_id=doc_id, winner_rev=merged_rev,
+            loser_revs=losers)))
 
     # Engine calls, in one place ----------------------------------------------
 
@@ -167,7 +177,7 @@ class ListsyncApp(App[int]):
 
     def report(self, err: EngineError | str) -> None:
         log.info("engine error shown to the user: %s", err, exc_info=isinstance(err, Exception))
-        self.notify(str(err), severity="error", timeout=8)
+        self.notify(str(err), severity="error", timeout=8, markup=False)
 
     # The sync node -----------------------------------------------------------
 
@@ -196,7 +206,7 @@ class ListsyncApp(App[int]):
     def on_activity_logged(self, message: ActivityLogged) -> None:
         self.activity = (*self.activity[-(MAX_ACTIVITY - 1):], message.entry)
         if message.entry.kind == "conflict":
-            self.notify(message.entry.text, title="Merged")
+            self.notify(message.entry.text, title="Merged", markup=False)
 
     def on_error_reported(self, message: ErrorReported) -> None:
         self.report(message.text)
@@ -269,6 +279,7 @@ def partial_run(bridge: NodeBridge, session: Session, settings: prefs.Settings, 
                 ready: Callable[[], Any] | None) -> Callable[[], Any]:
     async def run() -> None:
         await bridge.run(session.db, user=session.user, password=session.password,
-                         settings=settings.node_kwargs(), data_dir=data_dir, ready=ready)
+                         settings=settings.node_kwargs(), data_dir=data_dir,
+                         db_name=session.db_name, ready=ready)
 
     return run

@@ -181,7 +181,8 @@ class NodeBridge:
         return hasattr(engine, "Node")
 
     async def run(self, db: Any, *, user: str, password: str, settings: dict[str, Any],
-                  data_dir: Path, ready: Callable[[], Awaitable[None]] | None = None) -> None:
+                  data_dir: Path, db_name: str = "userdb",
+                  ready: Callable[[], Awaitable[None]] | None = None) -> None:
         """Run the Node until cancelled, posting a message for each of its events.
 
         `ready` runs once the Node is up (e.g. start the listener after a settings change).
@@ -191,19 +192,24 @@ class NodeBridge:
             return
         node_settings = engine.NodeSettings(**settings)  # type: ignore[attr-defined]
         node = engine.Node(db, user=user, password=password,  # type: ignore[attr-defined]
-                           settings=node_settings, data_dir=data_dir)
+                           settings=node_settings, data_dir=data_dir, db_name=db_name)
         self.state = NodeState()
         async with node:
+            events = node.events()  # subscribe first: nothing that happens next is missed
             self._node = node
             try:
                 for peer in node.peers():
                     self.state.peers[str(peer.key)] = peer_row(peer)
                 self._post(PeersUpdated(tuple(self.state.peers.values())))
                 if ready is not None:
-                    await ready()
-                async for event in node.events():
-                    for message in self.state.apply(event):
-                        self._post(message)
+                    try:
+                        await ready()
+                    except EngineError as err:
+                        self._post(ErrorReported(str(err)))
+                async with events:
+                    async for event in events:
+                        for message in self.state.apply(event):
+                            self._post(message)
             finally:
                 self._node = None
 

@@ -110,6 +110,22 @@ class Inventory:
             return None
         return rows_of(merge_list_bodies([revision.body]), self.device)
 
+    def note_merges(self, noted: Callable[[str, str, tuple[str, ...]], None]) -> None:
+        """Call `noted(doc_id, merged_rev, loser_revs)` whenever the store's resolver merges
+        concurrent changes (revisions arriving from peers). May be called from any thread."""
+        resolver = self.db.resolver
+        if resolver is None:
+            return
+
+        def noting(db: Any, doc_id: str) -> None:
+            losers = tuple(db.conflicts(doc_id))
+            resolver(db, doc_id)
+            doc = db.get(doc_id)
+            if losers and doc is not None and not db.conflicts(doc_id):
+                noted(doc_id, str(doc.rev), losers)
+
+        self.db.resolver = noting
+
     # Edits: each names the item by its id ----------------------------------------
 
     def adjust(self, item: str, delta: int) -> SaveResult:

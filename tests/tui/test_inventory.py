@@ -8,7 +8,7 @@ import anyio
 import pytest
 from textual.widgets import DataTable
 
-from engine import items_view, read_list, set_quantity
+from engine import adjust, items_view, open_user_db, read_list, set_quantity, update_list
 from tests.helpers import run_cli
 from tests.tui.conftest import SIZE, answer, settle, until
 from tui.screens.inventory import InventoryScreen
@@ -198,3 +198,30 @@ async def test_a_missing_picture_file_is_one_sentence(make_app: Any, db: Any) ->
         await settle(pilot)
         assert [n.message for n in app._notifications] == [
             "Could not read /nonexistent/x.png: No such file or directory."]
+
+
+@pytest.mark.anyio
+async def test_concurrent_changes_from_a_peer_are_merged_and_noted(
+        make_app: Any, db: Any, tmp_path: Any) -> None:
+    peer = open_user_db(tmp_path / "peer", "eve")
+    try:
+        for row in items_view(read_list(db)):  # both start alike, pictures and all
+            if "image" in row:
+                peer.blobs.put(db.blobs.read(row["image"]["digest"]), "image/png")
+        peer.put_revisions([db.get_rev("list", db.get("list").rev)])
+        update_list(peer, lambda body: adjust(body, "Beets", -3, device="eve-pi", user="eve",
+                                              now=0.0))
+        app = make_app()
+        async with app.run_test(size=SIZE) as pilot:
+            await start(app, pilot)
+            await pilot.press("plus")  # Apples, here, at the same time
+            await settle(pilot)
+            theirs = peer.get_rev("list", peer.get("list").rev)
+            await anyio.to_thread.run_sync(db.put_revisions, [theirs])  # as a sync would
+            await until(pilot, lambda: shown(app)["Beets"] == 1)
+            assert shown(app)["Apples"] == 11 and db.conflicts("list") == []
+            await settle(pilot)
+            assert any(n.title == "Merged" for n in app._notifications)
+            assert [e.kind for e in app.activity] == ["conflict"]
+    finally:
+        peer.close()

@@ -45,7 +45,7 @@ class ActivityScreen(Screen[None]):
         table.add_column("Kind", key="kind")
         table.add_column("What", key="text", width=54)  # fits 80 columns; full text below
         yield table
-        yield Label("", id="activity-detail")
+        yield Label("", id="activity-detail", markup=False)
         yield Footer(show_command_palette=False)
 
     def on_mount(self) -> None:
@@ -61,7 +61,7 @@ class ActivityScreen(Screen[None]):
         for index in range(self._shown, len(entries)):
             entry = entries[index]
             table.add_row(entry.at, Text(entry.kind, style=KIND_STYLE.get(entry.kind, "")),
-                          entry.text, key=str(index))
+                          Text(entry.text), key=str(index))
         self._shown = len(entries)
         if follow and table.row_count:
             table.move_cursor(row=table.row_count - 1, animate=False)

@@ -93,12 +93,12 @@ class InventoryScreen(Screen[None]):
                 if old.value != row.value:
                     table.update_cell(row.id, "qty", _qty(row.value))
                 if old.key != row.key:
-                    table.update_cell(row.id, "name", row.key)
+                    table.update_cell(row.id, "name", Text(row.key))
         else:
             current, index = self.current_item(), table.cursor_row
             table.clear()
             for row in rows:
-                table.add_row(row.key, _qty(row.value), key=row.id)
+                table.add_row(Text(row.key), _qty(row.value), key=row.id)
             if current in ids:
                 index = ids.index(current)
             table.move_cursor(row=min(index, len(ids) - 1), animate=False)

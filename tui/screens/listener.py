@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from rich.markup import escape
+from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -40,7 +42,7 @@ class ListenerScreen(Screen[None]):
         with Vertical(classes="section"):
             yield Static(id="listener-state")
             yield Label("Connected clients", classes="heading")
-            table: DataTable[str] = DataTable(cursor_type="row", id="clients")
+            table: DataTable[str | Text] = DataTable(cursor_type="row", id="clients")
             table.add_columns("User", "Address", "Since")
             yield table
         yield Footer(show_command_palette=False)
@@ -50,9 +52,9 @@ class ListenerScreen(Screen[None]):
 
     def show(self, view: ListenerView) -> None:
         if view.running:
-            urls = "\n".join(f"  {url}" for url in view.urls) or f"  port {view.port}"
-            text = (f"[b]Listening[/b] · TLS {view.tls} · port {view.port} · "
-                    f"{view.busy} busy\n{urls}\nFingerprint: {view.fingerprint or '-'}")
+            urls = "\n".join(f"  {escape(url)}" for url in view.urls) or f"  port {view.port}"
+            text = (f"[b]Listening[/b] · TLS {escape(view.tls)} · port {view.port} · "
+                    f"{view.busy} busy\n{urls}\nFingerprint: {escape(view.fingerprint or '-')}")
         else:
             text = (f"[b]Stopped.[/b] Press s to let other devices sync with this one "
                     f"(TLS {view.tls}).")
@@ -60,7 +62,8 @@ class ListenerScreen(Screen[None]):
         table = self.query_one("#clients", DataTable)
         table.clear()
         for client in view.clients:
-            table.add_row(client.user, client.address, client.since, key=client.conn_id)
+            table.add_row(Text(client.user), Text(client.address), client.since,
+                          key=client.conn_id)
 
     def action_toggle(self) -> None:
         view = self.listsync.listener

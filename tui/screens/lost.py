@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
@@ -45,11 +46,11 @@ class LostDialog(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog help"):
-            yield Label(self.heading, classes="question")
-            table: DataTable[str] = DataTable(cursor_type="row")
+            yield Label(self.heading, classes="question", markup=False)
+            table: DataTable[str | Text] = DataTable(cursor_type="row")
             table.add_columns("Lost rev", "Item", "Lost", "Kept")
             for rev, key, lost, kept in self.rows:
-                table.add_row(rev[:12], key, lost, kept)
+                table.add_row(rev[:12], Text(key), lost, kept)
             yield table
             yield Label("Esc to close", classes="hint")
 

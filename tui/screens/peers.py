@@ -59,9 +59,9 @@ class PeersScreen(Screen[None]):
             table.add_column("Done", key="progress")
             yield table
             with Vertical(id="peer-detail"):
-                yield Label("", id="peer-info")
+                yield Label("", id="peer-info", markup=False)
                 yield ProgressBar(total=None, show_eta=False, id="peer-progress")
-                yield Label("", id="peer-error", classes="problem")
+                yield Label("", id="peer-error", classes="problem", markup=False)
         yield Footer(show_command_palette=False)
 
     def on_mount(self) -> None:
@@ -81,7 +81,8 @@ class PeersScreen(Screen[None]):
         for peer in peers:
             state = Text(peer.activity, style=STATE_STYLE.get(peer.activity, ""))
             name = peer.name + (" (manual)" if peer.source == "manual" else "")
-            table.add_row(name, peer.address, peer.tls, state, progress_text(peer), key=peer.key)
+            table.add_row(Text(name), Text(peer.address), Text(peer.tls), state,
+                          progress_text(peer), key=peer.key)
         keys = [p.key for p in peers]
         if selected is not None and selected.key in keys:
             table.move_cursor(row=keys.index(selected.key), animate=False)

@@ -24,7 +24,7 @@ class PromptDialog(ModalScreen[str | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
-            yield Label(self.question, classes="question")
+            yield Label(self.question, classes="question", markup=False)
             yield Input(self.value, placeholder=self.placeholder,
                         type="integer" if self.integer else "text", id="answer")
             yield Label("Enter to accept · Esc to cancel", classes="hint")

@@ -21,10 +21,10 @@ class ItemPane(Vertical):
     """
 
     def compose(self) -> ComposeResult:
-        yield Label("", id="item-name")
+        yield Label("", id="item-name", markup=False)
         yield Picture(id="item-picture")
         yield Label("", id="item-qty")
-        yield Label("", id="item-last")
+        yield Label("", id="item-last", markup=False)
 
     def show(self, row: ItemRow | None, picture: bytes | None) -> None:
         name = self.query_one("#item-name", Label)
