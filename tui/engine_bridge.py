@@ -61,7 +61,8 @@ class NodeState:
     def __init__(self, clock: Callable[[object], str] = clock_text) -> None:
         self.listener = ListenerView()
         self.peers: dict[str, PeerRow] = {}
-        self._clock = clock
+        self._in_sync: set[str] = set()  # logged "in sync"; a running sync's busy/idle
+        self._clock = clock               # flicker is not worth a line each
 
     def apply(self, event: Any) -> list[Any]:
         """Fold one Node event in; returns the Textual messages to post."""
@@ -146,8 +147,13 @@ class NodeState:
         self.peers[key] = replace(row, activity=str(ev.activity), done=int(ev.done or 0),
                                   total=int(ev.total or 0), error=error)
         msgs: list[Any] = [self._peers()]
-        if row.activity != ev.activity and ev.activity in {"idle", "stopped", "offline"}:
-            msgs.append(self._log("sync", f"{row.name}: {ev.activity}."))
+        activity = str(ev.activity)
+        if activity == "idle" and key not in self._in_sync:
+            self._in_sync.add(key)  # first catch-up since (re)connecting
+            msgs.append(self._log("sync", f"{row.name}: in sync."))
+        elif activity not in {"idle", "busy"} and activity != row.activity:
+            self._in_sync.discard(key)
+            msgs.append(self._log("sync", f"{row.name}: {activity}."))
         if error and error != row.error:
             msgs.append(self._log("error", f"{row.name}: {error}"))
         return msgs

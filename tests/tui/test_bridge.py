@@ -161,13 +161,21 @@ def test_a_lost_peer_stays_listed_while_we_want_to_sync_with_it() -> None:
     assert {k: p.activity for k, p in state.peers.items()} == {"k1": "offline"}
 
 
+def test_the_activity_log_skips_the_busy_idle_flicker() -> None:
+    state = NodeState(clock=lambda at: "T")
+    messages = fold(state, *(ReplicationChanged("k", a, 0, 0, None)
+                             for a in ["connecting", "busy", "idle", "busy", "idle", "offline"]))
+    logged = [m.entry.text for m in messages if isinstance(m, ActivityLogged)]
+    assert logged == ["k: connecting.", "k: in sync.", "k: offline."]
+
+
 def test_replication_errors_and_conflicts_go_to_the_activity_log() -> None:
     state = NodeState(clock=lambda at: "T")
     messages = fold(state, ReplicationChanged("wss://x:1/db", "offline", 0, 0, "Peer refused."),
                     ConflictResolved("list", "3-b", ["2-a"], "kiosk-1", "09:00"),
                     ErrorReported_("Disk full."))
     kinds = [m.entry.kind for m in messages if isinstance(m, ActivityLogged)]
-    assert kinds == ["sync", "error", "conflict", "error"]
+    assert kinds == ["sync", "error", "conflict", "error"]  # offline, its error, ...
     conflict = next(m.entry for m in messages
                     if isinstance(m, ActivityLogged) and m.entry.kind == "conflict")
     assert conflict.loser_revs == ("2-a",) and conflict.winner_rev == "3-b"
