@@ -183,13 +183,14 @@ async def test_settings_are_saved_to_the_data_dir(make_app: Any, data_dir: Path)
         await home(app, pilot)
         await pilot.press("f6")
         await settle(pilot)
+        await pilot.press("enter", "down", "enter")  # TLS: anonymous -> disabled
         app.screen.query_one("#port", Input).value = "4984"
         app.screen.query_one("#service_name", Input).value = "shop-front"
         await pilot.press("ctrl+s")
         await settle(pilot)
     saved = json.loads((data_dir / "settings.json").read_text())
     assert saved["port"] == 4984 and saved["service_name"] == "shop-front"
-    assert saved["tls"] == "anonymous" and saved["deltas"] is True
+    assert saved["tls"] == "disabled" and saved["deltas"] is True
 
 
 @pytest.mark.anyio

@@ -38,6 +38,7 @@ class SettingsScreen(Screen[None]):
     """A form over `prefs.Settings`."""
 
     TITLE = "Settings"
+    AUTO_FOCUS = "#tls"
     BINDINGS = [
         Binding("ctrl+s", "save", "Save & apply"),
         Binding("escape", "app.back", "Back"),
