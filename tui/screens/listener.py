@@ -71,8 +71,9 @@ class ListenerScreen(Screen[None]):
             self.call_bridge(start=True)
         elif view.clients:
             count = len(view.clients)
-            question = (f"{count} device{'s are' if count > 1 else ' is'} connected. "
-                        "Stop the listener and disconnect them?")
+            question = (f"{count} devices are connected. Stop the listener and disconnect them?"
+                        if count > 1 else
+                        "A device is connected. Stop the listener and disconnect it?")
             self.app.push_screen(ConfirmDialog(question, yes="Stop"),
                                  lambda yes: self.call_bridge(start=False) if yes else None)
         else:

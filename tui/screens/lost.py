@@ -1,4 +1,4 @@
-"""LostDialog: what a merged conflict's losing revisions held, next to the winner."""
+"""LostDialog: what the losing side of a merged conflict held, next to the merged result."""
 
 from __future__ import annotations
 
@@ -48,7 +48,7 @@ class LostDialog(ModalScreen[None]):
         with Vertical(classes="dialog help"):
             yield Label(self.heading, classes="question", markup=False)
             table: DataTable[str | Text] = DataTable(cursor_type="row")
-            table.add_columns("Lost rev", "Item", "Lost", "Kept")
+            table.add_columns("Other side", "Item", "It had", "Merged")
             for rev, key, lost, kept in self.rows:
                 table.add_row(rev[:12], Text(key), lost, kept)
             yield table
