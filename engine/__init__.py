@@ -100,6 +100,24 @@ from engine.net.peers import (
     fingerprint_hint_mismatch,
     merged_peers,
 )
+from engine.node import (
+    ClientsChanged,
+    ErrorReported,
+    Node,
+    NodeEvent,
+    NodeInfo,
+    NodeSettings,
+    PeerDiscovered,
+    PeerInfo,
+    PeerLost,
+    ReplicationChanged,
+)
+from engine.node import (
+    ListenerStarted as NodeListenerStarted,
+)
+from engine.node import (
+    ListenerStopped as NodeListenerStopped,
+)
 
 __all__ = [
     "AuthError",
@@ -208,4 +226,16 @@ __all__ = [
     "fingerprint_hint_mismatch",
     "merged_peers",
     "multicast_available",
+    "ClientsChanged",
+    "ErrorReported",
+    "NodeListenerStarted",
+    "NodeListenerStopped",
+    "Node",
+    "NodeEvent",
+    "NodeInfo",
+    "NodeSettings",
+    "PeerDiscovered",
+    "PeerInfo",
+    "PeerLost",
+    "ReplicationChanged",
 ]
