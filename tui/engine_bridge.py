@@ -181,11 +181,6 @@ class NodeBridge:
         self._node: Any = None
         self.state = NodeState()
 
-    @property
-    def available(self) -> bool:
-        """Whether this build of the engine has a Node to run."""
-        return hasattr(engine, "Node")
-
     async def run(self, db: Any, *, user: str, password: str, settings: dict[str, Any],
                   data_dir: Path, db_name: str = "userdb",
                   ready: Callable[[], Awaitable[None]] | None = None) -> None:
@@ -193,12 +188,9 @@ class NodeBridge:
 
         `ready` runs once the Node is up (e.g. start the listener after a settings change).
         """
-        if not self.available:
-            log.warning("engine has no Node yet; syncing is off")
-            return
-        node_settings = engine.NodeSettings(**settings)  # type: ignore[attr-defined]
-        node = engine.Node(db, user=user, password=password,  # type: ignore[attr-defined]
-                           settings=node_settings, data_dir=data_dir, db_name=db_name)
+        # Looked up at call time (not imported by name) so tests can stand in for the Node.
+        node = engine.Node(db, user=user, password=password, settings=engine.NodeSettings(
+            **settings), data_dir=data_dir, db_name=db_name)
         self.state = NodeState()
         async with node:
             events = node.events()  # subscribe first: nothing that happens next is missed

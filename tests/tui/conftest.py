@@ -83,7 +83,7 @@ async def settle(pilot: Any) -> None:
     await pilot.pause()
 
 
-async def until(pilot: Any, condition: Callable[[], bool], seconds: float = 5) -> None:
+async def until(pilot: Any, condition: Callable[[], bool], seconds: float = 20) -> None:
     """Let the app run until `condition` holds (for changes that come from elsewhere)."""
     import anyio
 

@@ -141,7 +141,7 @@ async def test_a_change_from_another_process_shows_without_moving_the_cursor(
             done = await anyio.to_thread.run_sync(
                 lambda a=args: run_cli("--data-dir", str(data_dir), "--user", "bob", *a))
             assert done.returncode == 0, done.stderr
-        await until(pilot, lambda: shown(app).get("Asparagus") == 7, seconds=10)
+        await until(pilot, lambda: shown(app).get("Asparagus") == 7)
         assert shown(app)["Apples"] == 3
         assert app.screen.rows[cursor_item(app)].key == "Carrots"
 
