@@ -21,11 +21,6 @@ TLS_MODES = ("anonymous", "disabled", "bundled", "generated")
 VALIDATION_MODES = ("skip", "ca", "pinned", "tofu")
 
 
-def default_data_dir() -> Path:
-    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-    return Path(base) / "listsync"
-
-
 def load_last_user(data_dir: Path) -> str | None:
     try:
         value = json.loads((data_dir / LAST_USER_FILE).read_text(encoding="utf-8"))

@@ -11,8 +11,7 @@ import logging
 import os
 from pathlib import Path
 
-from engine import open_list_db
-from tui import prefs
+from engine import default_data_dir, open_list_db
 
 
 def configure_logging(log_file: Path, *, debug: bool) -> None:
@@ -27,12 +26,13 @@ def configure_logging(log_file: Path, *, debug: bool) -> None:
     tls = logging.getLogger("anyio.streams.tls")
     tls.handlers[:] = [handler]
     tls.propagate = False
+    logging.captureWarnings(True)  # a stray warning on stderr would scribble over the screen
 
 
 def run_app(args: argparse.Namespace) -> int:
     from tui.app import ListsyncApp
 
-    data_dir = Path(args.data_dir) if args.data_dir else prefs.default_data_dir()
+    data_dir = Path(args.data_dir) if args.data_dir else default_data_dir()
     log_file = Path(getattr(args, "log_file", None) or data_dir / "listsync.log")
     configure_logging(log_file, debug=bool(args.debug))
     app = ListsyncApp(
