@@ -17,6 +17,7 @@ from textual.widgets import DataTable, Footer, Header, Label
 
 from tui.messages import ActivityEntry
 from tui.screens.lost import LostDialog, compare
+from tui.widgets.table import Table
 
 if TYPE_CHECKING:
     from tui.app import ListsyncApp
@@ -40,7 +41,7 @@ class ActivityScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         yield Header()
-        table: DataTable[str | Text] = DataTable(cursor_type="row", id="activity")
+        table = Table(id="activity")
         table.add_column("Time", key="at")
         table.add_column("Kind", key="kind")
         table.add_column("What", key="text", width=54)  # fits 80 columns; full text below

@@ -7,7 +7,9 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import ModalScreen
-from textual.widgets import DataTable, Label
+from textual.widgets import Label
+
+from tui.widgets.table import Table
 
 
 class HelpScreen(ModalScreen[None]):
@@ -23,7 +25,7 @@ class HelpScreen(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog help"):
             yield Label(f"Keys: {self.heading}", classes="question")
-            table: DataTable[str | Text] = DataTable(cursor_type="row", zebra_stripes=True)
+            table = Table(zebra_stripes=True)
             table.add_columns("Key", "Does")
             for key, text in self.keys:
                 table.add_row(Text(key), Text(text))

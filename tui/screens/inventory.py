@@ -24,6 +24,7 @@ from tui.inventory import Inventory, ItemRow, SaveResult
 from tui.screens.confirm import ConfirmDialog
 from tui.screens.prompt import PromptDialog
 from tui.widgets.item_pane import ItemPane
+from tui.widgets.table import Table
 
 if TYPE_CHECKING:
     from tui.app import ListsyncApp
@@ -59,7 +60,7 @@ class InventoryScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield Header()
         with Horizontal():
-            table: DataTable[str | Text] = DataTable(cursor_type="row", id="items")
+            table = Table(id="items")
             table.add_column("Item", key="name")
             table.add_column(Text("Qty", justify="right"), key="qty", width=6)
             yield table
@@ -122,12 +123,17 @@ class InventoryScreen(Screen[None]):
         data = await self.listsync.engine_call(self.inventory.picture, image)
         if data is not None:
             self._pictures[str(image["digest"])] = data
-            self.show_item()
+            if self._showing():
+                self.show_item()
 
     async def reload(self) -> None:
         rows = await self.listsync.engine_call(self.inventory.items)
-        if rows is not None:
+        if rows is not None and self._showing():
             self.show_rows(rows)
+
+    def _showing(self) -> bool:
+        # A read that finishes while the app shuts down finds the table already gone.
+        return self.is_attached and bool(self.query("#items"))
 
     @work(group="feed", exclusive=True)
     async def follow_changes(self) -> None:

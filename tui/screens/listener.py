@@ -19,6 +19,7 @@ from textual.widgets import DataTable, Footer, Header, Label, Static
 
 from tui.messages import ListenerView
 from tui.screens.confirm import ConfirmDialog
+from tui.widgets.table import Table
 
 if TYPE_CHECKING:
     from tui.app import ListsyncApp
@@ -42,7 +43,7 @@ class ListenerScreen(Screen[None]):
         with Vertical(classes="section"):
             yield Static(id="listener-state")
             yield Label("Connected clients", classes="heading")
-            table: DataTable[str | Text] = DataTable(cursor_type="row", id="clients")
+            table = Table(id="clients")
             table.add_columns("User", "Address", "Since")
             yield table
         yield Footer(show_command_palette=False)

@@ -7,9 +7,10 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import ModalScreen
-from textual.widgets import DataTable, Label
+from textual.widgets import Label
 
 from tui.inventory import ItemRow
+from tui.widgets.table import Table
 
 
 def compare(winner: list[ItemRow] | None,
@@ -47,7 +48,7 @@ class LostDialog(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog help"):
             yield Label(self.heading, classes="question", markup=False)
-            table: DataTable[str | Text] = DataTable(cursor_type="row")
+            table = Table()
             table.add_columns("Other side", "Item", "It had", "Merged")
             for rev, key, lost, kept in self.rows:
                 table.add_row(rev[:12], Text(key), lost, kept)

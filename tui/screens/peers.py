@@ -19,6 +19,7 @@ from textual.widgets import DataTable, Footer, Header, Label, ProgressBar
 from tui.messages import PeerRow
 from tui.screens.confirm import ConfirmDialog
 from tui.screens.prompt import PromptDialog
+from tui.widgets.table import Table
 
 if TYPE_CHECKING:
     from tui.app import ListsyncApp
@@ -51,7 +52,7 @@ class PeersScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield Header()
         with Vertical(classes="section"):
-            table: DataTable[str | Text] = DataTable(cursor_type="row", id="peers")
+            table = Table(id="peers")
             table.add_column("Peer", key="name")
             table.add_column("Address", key="address")
             table.add_column("TLS", key="tls")
