@@ -26,7 +26,9 @@ class HelpScreen(ModalScreen[None]):
         with Vertical(classes="dialog help"):
             yield Label(f"Keys: {self.heading}", classes="question")
             table = Table(zebra_stripes=True)
-            table.add_columns("Key", "Does")
+            # Fixed widths that fit the dialog at 80 columns: no sideways scrolling.
+            table.add_column("Key", width=12)
+            table.add_column("Does", width=38)
             for key, text in self.keys:
                 table.add_row(Text(key), Text(text))
             yield table
