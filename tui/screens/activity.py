@@ -40,7 +40,7 @@ class ActivityScreen(Screen[None]):
         return self.app  # type: ignore[return-value]
 
     def compose(self) -> ComposeResult:
-        yield Header()
+        yield Header(icon="≡")  # in the Linux console font, unlike ⭘
         table = Table(id="activity")
         table.add_column("Time", key="at")
         table.add_column("Kind", key="kind")

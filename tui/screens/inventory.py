@@ -58,7 +58,7 @@ class InventoryScreen(Screen[None]):
         return self.app  # type: ignore[return-value]
 
     def compose(self) -> ComposeResult:
-        yield Header()
+        yield Header(icon="≡")  # in the Linux console font, unlike ⭘
         with Horizontal():
             table = Table(id="items")
             table.add_column("Item", key="name")

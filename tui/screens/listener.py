@@ -39,7 +39,7 @@ class ListenerScreen(Screen[None]):
         return self.app  # type: ignore[return-value]
 
     def compose(self) -> ComposeResult:
-        yield Header()
+        yield Header(icon="≡")  # in the Linux console font, unlike ⭘
         with Vertical(classes="section"):
             yield Static(id="listener-state")
             yield Label("Connected clients", classes="heading")

@@ -50,7 +50,7 @@ class PeersScreen(Screen[None]):
         return self.app  # type: ignore[return-value]
 
     def compose(self) -> ComposeResult:
-        yield Header()
+        yield Header(icon="≡")  # in the Linux console font, unlike ⭘
         with Vertical(classes="section"):
             table = Table(id="peers")
             table.add_column("Peer", key="name")

@@ -50,7 +50,7 @@ class SettingsScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         s = self.listsync.settings
-        yield Header()
+        yield Header(icon="≡")  # in the Linux console font, unlike ⭘
         with VerticalScroll(classes="section"), Grid(id="settings-form"):
             yield Label("Listener TLS")
             yield Select([(text, key) for key, text in TLS_HELP.items()], value=s.tls,
