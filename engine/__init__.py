@@ -65,7 +65,8 @@ from engine.sync.auth import (
     list_users,
     remove_user,
 )
-from engine.sync.config import Mode, ReplicatorConfig, RetryPolicy
+from engine.sync.config import DocFilter, Mode, ReplicatorConfig, RetryPolicy
+from engine.sync.link import SessionStats
 from engine.sync.listener import Listener
 from engine.sync.listenerstatus import (
     ClientActivityChanged,
@@ -81,7 +82,13 @@ from engine.sync.listenerstatus import (
 )
 from engine.sync.replicator import Replicator
 from engine.sync.server_session import serve_peer
-from engine.sync.status import Activity, Direction, DocumentReplicated, ReplicatorStatus
+from engine.sync.status import (
+    Activity,
+    Direction,
+    DocumentReplicated,
+    ReplicatorEvent,
+    ReplicatorStatus,
+)
 from engine.sync.wsclient import connect
 from engine.sync.wsserver import WebSocketSettings
 
@@ -212,6 +219,9 @@ __all__ = [
     "Direction",
     "DocumentReplicated",
     "ReplicatorStatus",
+    "ReplicatorEvent",
+    "SessionStats",
+    "DocFilter",
     "Advertiser",
     "Browser",
     "DiscoveredPeer",

@@ -28,7 +28,10 @@ foreign writer has them) are normalised on read: the id is derived from the
 case-folded name (`legacy_item_id`), `base = value`, no counters. If a foreign
 writer changed `value` of an item that has counters, the difference counts as
 one adjustment by the pseudo-device `ext-<sha256 of that item's JSON>`, so
-merging that body again, anywhere, adds it only once.
+merging that body again, anywhere, adds it only once (two foreign edits of
+byte-identical item content are indistinguishable and count once). A writer
+that strips our fields yields a legacy item with the same id; merged with a
+copy that has counters, its `base` joins by maximum: deterministic, best effort.
 """
 
 from __future__ import annotations

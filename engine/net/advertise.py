@@ -71,7 +71,8 @@ class Advertiser:
     `name` is the readable instance name (default "user@host"); on a clash
     zeroconf makes it unique ("name-2"), see `.name` after entering.
     `interfaces`: None for every usable interface, a list of interface names
-    or addresses, or "default" (see engine.net.zc.InterfaceSpec).
+    or addresses, or "default" (see engine.net.zc.InterfaceSpec). asyncio only
+    (zeroconf is). Raises ConfigError or NetworkError on entry if it cannot advertise.
     """
 
     def __init__(
@@ -143,14 +144,14 @@ class Advertiser:
             announced = await aiozc.async_register_service(
                 self._info, allow_name_change=True, strict=False)
             await announced
-        except (NonUniqueNameException, BadTypeInNameException) as err:
-            await self._sockets.close()
-            raise ConfigError(f"Cannot advertise as {self._requested_name!r}: {err}.") from err
-        except OSError as err:
-            await self._sockets.close()
-            raise NetworkError(f"Cannot advertise on the LAN: {err}.") from err
-        except BaseException:
-            await self._sockets.close()
+        except BaseException as err:
+            self._info = None
+            with anyio.CancelScope(shield=True):
+                await self._sockets.close()
+            if isinstance(err, NonUniqueNameException | BadTypeInNameException):
+                raise ConfigError(f"Cannot advertise as {self._requested_name!r}: {err}.") from err
+            if isinstance(err, OSError):
+                raise NetworkError(f"Cannot advertise on the LAN: {err}.") from err
             raise
         self._tg = anyio.create_task_group()
         await self._tg.__aenter__()

@@ -16,6 +16,7 @@ adverts) plus `check_interval` (1 s). A goodbye drops it within ~1 s.
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import logging
 import math
@@ -54,8 +55,9 @@ _REFRESH_AT = (0.75, 0.85, 0.95)  # fractions of the SRV TTL at which we re-ask
 class Browser:
     """Discovered peers as an async iterator of PeerAppeared/PeerChanged/PeerLeft.
 
-    Use inside `async with Browser(...) as browser: async for event in browser:`.
-    Adverts carrying `own_peer_id` in their TXT "id" are ignored (ourselves).
+    Use inside `async with Browser(...) as browser: async for event in browser:`
+    (once per Browser; asyncio only, as zeroconf is). `browser.peers` is the
+    current list. Adverts whose TXT "id" is `own_peer_id` are ignored (ourselves).
     """
 
     def __init__(
@@ -77,9 +79,8 @@ class Browser:
         self._resolving: set[str] = set()
         self._tg: TaskGroup | None = None
         self._browser: AsyncServiceBrowser | None = None
-        send, receive = anyio.create_memory_object_stream[PeerEvent](math.inf)
-        self._send: MemoryObjectSendStream[PeerEvent] = send
-        self._receive: MemoryObjectReceiveStream[PeerEvent] = receive
+        self._send: MemoryObjectSendStream[PeerEvent] | None = None
+        self._receive: MemoryObjectReceiveStream[PeerEvent] | None = None
 
     @property
     def peers(self) -> list[DiscoveredPeer]:
@@ -91,6 +92,10 @@ class Browser:
         return self._sockets.mode
 
     async def __aenter__(self) -> Browser:
+        if self._receive is not None:
+            raise RuntimeError("a Browser can be entered only once")
+        # Unbounded: events are few and small, and zeroconf's callbacks cannot wait.
+        self._send, self._receive = anyio.create_memory_object_stream[PeerEvent](math.inf)
         aiozc = self._sockets.open()
         self._tg = anyio.create_task_group()
         await self._tg.__aenter__()
@@ -111,7 +116,10 @@ class Browser:
                 tg.cancel_scope.cancel()
                 await tg.__aexit__(None, None, None)
         finally:
-            self._send.close()
+            if self._send is not None:
+                self._send.close()
+            if self._receive is not None:
+                self._receive.close()
             with anyio.CancelScope(shield=True):
                 await self._sockets.close()
 
@@ -119,9 +127,11 @@ class Browser:
         return self
 
     async def __anext__(self) -> PeerEvent:
+        if self._receive is None:
+            raise RuntimeError("iterate a Browser inside `async with`")
         try:
             return await self._receive.receive()
-        except anyio.EndOfStream:
+        except (anyio.EndOfStream, anyio.ClosedResourceError):
             raise StopAsyncIteration from None
 
     # zeroconf calls this in the event loop, with keyword arguments.
@@ -158,14 +168,18 @@ class Browser:
         if previous == peer:
             return
         self._peers[key] = peer
-        self._send.send_nowait(PeerAppeared(peer) if previous is None
-                               else PeerChanged(peer, previous))
+        self._emit(PeerAppeared(peer) if previous is None else PeerChanged(peer, previous))
 
     def _drop(self, key: str) -> None:
         self._refreshed.pop(key, None)
         gone = self._peers.pop(key, None)
         if gone is not None:
-            self._send.send_nowait(PeerLeft(gone))
+            self._emit(PeerLeft(gone))
+
+    def _emit(self, event: PeerEvent) -> None:
+        if self._send is not None:
+            with contextlib.suppress(anyio.ClosedResourceError, anyio.BrokenResourceError):
+                self._send.send_nowait(event)  # after exit nobody is listening
 
     async def _maintain(self) -> None:
         while True:
@@ -193,8 +207,8 @@ class Browser:
             for p in zc.cache.get_all_by_details(SERVICE_TYPE, _TYPE_PTR, _CLASS_IN)
             if isinstance(p, DNSPointer) and not p.is_expired(now)
         }
-        for key in self._peers:
-            names.setdefault(key, key)
+        for key, peer in self._peers.items():
+            names.setdefault(key, f"{peer.name}.{SERVICE_TYPE}")
         return list(names.values())
 
     def _maybe_refresh(self, zc: Zeroconf, name: str, now: float) -> None:

@@ -95,8 +95,12 @@ class MdnsSockets:
         old, self._snapshot = self._snapshot, new
         if self.mode != "default" and new.zc_interfaces != old.zc_interfaces:
             zc_list = list(new.zc_interfaces)
+            # Older zeroconf releases in our pinned range lack this call; there
+            # the sockets stay as opened and only the records follow.
+            update = getattr(self.aiozc, "async_update_interfaces", None)
             try:
-                await self.aiozc.async_update_interfaces(zc_list, _ip_version(zc_list))
+                if update is not None:
+                    await update(zc_list, _ip_version(zc_list))
             except OSError as err:
                 log.warning("Could not follow the interface change: %s", err)
         return new.addresses != old.addresses

@@ -53,38 +53,37 @@ def decode(frame: bytes, limits: Limits = DEFAULT_LIMITS) -> dict[str, Any]:
     return wire
 
 
+_PLAIN = frozenset({str, int, bool, type(None)})
+
+
 def _walk(root: dict[str, Any], max_depth: int) -> None:
     """Bound nesting; allow only JSON values, plus bytes directly in the envelope."""
-    stack: list[tuple[object, int]] = [(root, 1)]
+    # Hot path (every value of every frame): exact type tests, no recursion.
+    stack: list[tuple[Any, int]] = [(root, 1)]
+    pop, push = stack.pop, stack.append
     while stack:
-        value, depth = stack.pop()
+        value, depth = pop()
         if depth > max_depth:
             raise RemoteProtocolError(
                 f"The peer sent a frame nested deeper than {max_depth} levels."
             )
-        if isinstance(value, dict):
-            for key, item in value.items():
-                if not isinstance(key, str):
+        if type(value) is dict:
+            for key in value:
+                if type(key) is not str:
                     raise RemoteProtocolError("The peer sent a map with a non-string key.")
-                if isinstance(item, dict | list):
-                    stack.append((item, depth + 1))
-                elif isinstance(item, bytes) and depth == 1:
-                    continue
-                else:
-                    _check_scalar(item)
-        elif isinstance(value, list):
-            for item in value:
-                if isinstance(item, dict | list):
-                    stack.append((item, depth + 1))
-                else:
-                    _check_scalar(item)
-
-
-def _check_scalar(value: object) -> None:
-    if value is None or isinstance(value, str | bool | int):
-        return
-    if isinstance(value, float):
-        if math.isfinite(value):
-            return
-        raise RemoteProtocolError("The peer sent a NaN or infinite number.")
-    raise RemoteProtocolError(f"The peer sent a value of unsupported type {type(value).__name__}.")
+            items = value.values()
+        else:
+            items = value
+        for item in items:
+            kind = type(item)
+            if kind in _PLAIN:
+                continue
+            if kind is dict or kind is list:
+                push((item, depth + 1))
+            elif kind is float:
+                if not math.isfinite(item):
+                    raise RemoteProtocolError("The peer sent a NaN or infinite number.")
+            elif kind is not bytes or depth != 1:
+                raise RemoteProtocolError(
+                    f"The peer sent a value of unsupported type {kind.__name__}."
+                )

@@ -15,7 +15,7 @@ FEATURES = ("deltas", "blobs")
 
 _REV_RE = re.compile(r"[1-9][0-9]{0,8}-[0-9a-f]{32}\Z")
 _DIGEST_RE = re.compile(r"sha256-[0-9a-f]{64}\Z")
-_CONTROL = {chr(c) for c in range(0x20)} | {"\x7f"}
+_BAD_ID_CHAR = re.compile("[\x00-\x1f\x7f\ud800-\udfff]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,12 +47,12 @@ def check_doc_id(value: object) -> str:
     """A replicable document id: 1..250 UTF-8 bytes, no control chars, no leading '_'."""
     if not isinstance(value, str):
         raise ValueError("A document id must be a string.")
-    size = len(value.encode("utf-8", "surrogatepass"))
-    if not 1 <= size <= 250:
+    # Cheap length test first: 250 bytes is at least 63 and at most 250 characters.
+    if not value or len(value) > 62 and len(value.encode("utf-8", "surrogatepass")) > 250:
         raise ValueError("A document id must be 1 to 250 UTF-8 bytes long.")
-    if value.startswith("_"):
+    if value[0] == "_":
         raise ValueError("Document ids starting with '_' are reserved.")
-    if any(ch in _CONTROL or "\ud800" <= ch <= "\udfff" for ch in value):
+    if _BAD_ID_CHAR.search(value):
         raise ValueError("A document id must not contain control characters or surrogates.")
     return value
 
@@ -97,6 +97,22 @@ def check_list(value: object, name: str) -> list[Any]:
     if not isinstance(value, list | tuple):
         raise ValueError(f"The field {name} must be an array.")
     return list(value)
+
+
+def doc_revs(value: object, name: str) -> tuple[tuple[str, str], ...]:
+    """A list of [doc_id, rev] pairs."""
+    out = []
+    for item in check_list(value, name):
+        pair = check_list(item, name)
+        if len(pair) != 2:
+            raise ValueError(f"Each entry of {name} must be [doc_id, rev].")
+        out.append((check_doc_id(pair[0]), check_rev(pair[1])))
+    return tuple(out)
+
+
+def revs_list(value: object, name: str) -> tuple[str, ...]:
+    """A list of revision ids."""
+    return tuple(check_rev(r) for r in check_list(value, name))
 
 
 def _show(value: object) -> str:

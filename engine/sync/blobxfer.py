@@ -10,7 +10,7 @@ from typing import Any, BinaryIO
 
 import anyio
 
-from engine.errors import RemoteProtocolError, StoreError
+from engine.errors import BlobDigestError, RemoteProtocolError, StoreError
 from engine.protocol import BlobChunk, Error, GetBlob
 from engine.store.database import Database
 from engine.sync.link import Link
@@ -24,32 +24,30 @@ async def serve_blob(link: Link, db: Database, req: GetBlob) -> None:
         await link.send(Error("not_found", f"No blob {req.digest} here.", re=req.id))
         return
     chunk = link.conn.limits.blob_chunk
+    end = req.offset + req.length
     try:
-        total = await anyio.to_thread.run_sync(lambda: _size(stream))
-        offset = min(req.offset, total)
-        end = min(total, offset + req.length)
-        await anyio.to_thread.run_sync(stream.seek, offset)
+        # The store's reader verifies as it goes and cannot seek: skip to the offset.
+        offset = 0
+        while offset < req.offset:
+            piece = await anyio.to_thread.run_sync(stream.read, min(chunk, req.offset - offset))
+            if not piece:
+                break  # past the end: answer with one empty last chunk
+            offset += len(piece)
+        data = await anyio.to_thread.run_sync(stream.read, min(chunk, end - offset))
         while True:
-            want = min(chunk, end - offset)
-            data = await anyio.to_thread.run_sync(stream.read, want) if want else b""
-            if len(data) != want:
-                raise StoreError(f"The blob {req.digest} is shorter than its file.")
-            last = offset + len(data) >= end
-            await link.send(BlobChunk(req.id, offset, data, last, total))
-            offset += len(data)
-            if last:
+            offset_next = offset + len(data)
+            ahead = b""
+            if data and offset_next < end:
+                ahead = await anyio.to_thread.run_sync(stream.read, min(chunk, end - offset_next))
+            await link.send(BlobChunk(req.id, offset, data, not ahead))
+            if not ahead:
                 return
+            offset, data = offset_next, ahead
     except StoreError as err:
         # A blob that fails verification while read: tell the peer, keep the session.
         await link.send(Error("not_found", str(err)[:900], re=req.id))
     finally:
         stream.close()
-
-
-def _size(stream: BinaryIO) -> int:
-    size = stream.seek(0, 2)
-    stream.seek(0)
-    return size
 
 
 async def fetch_blob(link: Link, db: Database, ref: dict[str, Any], max_blob: int) -> bool:
@@ -78,10 +76,8 @@ async def fetch_blob(link: Link, db: Database, ref: dict[str, Any], max_blob: in
         if received != length:
             raise RemoteProtocolError(f"The peer sent {received} of {length} bytes of {digest}.")
         await anyio.to_thread.run_sync(writer.commit)
-    except StoreError as err:
-        if type(err).__name__ == "BlobDigestError":
-            raise RemoteProtocolError(f"The peer sent blob data that is not {digest}.") from err
-        raise
+    except BlobDigestError as err:
+        raise RemoteProtocolError(f"The peer sent blob data that is not {digest}.") from err
     except BaseException:
         with anyio.CancelScope(shield=True):
             await anyio.to_thread.run_sync(writer.abort)

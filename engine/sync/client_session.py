@@ -77,6 +77,9 @@ class ClientSession:
             math.inf)
         self.pull_pending: deque[list[Any]] = deque()  # [changes id, last_seq, complete]
         self.pull_inflight: set[DocRev] = set()
+        # Revisions each batch still waits for, as the pull worker has processed frames
+        # (the protocol object already knows of frames still queued for the worker).
+        self.pull_waiting: dict[int, set[DocRev]] = {}
         self.pull_caught_up: int | None = None
         # push state
         self.push_window = anyio.Semaphore(PUSH_WINDOW)
@@ -84,6 +87,7 @@ class ClientSession:
         self.proposals: dict[int, tuple[tuple[Proposal, ...], list[Any]]] = {}
         self.push_batches: dict[int, list[Any]] = {}
         self.push_draining = False
+        self.echo: set[DocRev] = set()  # pulled this session, so the peer has them
         self.blocked = {Direction.PULL: False, Direction.PUSH: False}  # a doc failed: hold
 
     async def run(self) -> None:
@@ -93,6 +97,8 @@ class ClientSession:
         finally:
             self.pulls_in.close()
             self.pulls.close()
+            if hasattr(self, "sender"):
+                self.sender.close()
             await self.link.close()
 
     async def _run(self) -> None:
@@ -121,7 +127,11 @@ class ClientSession:
         peer_id = self.config.peer_id or f"listsync-{self.db.uuid[:8]}"
         await self.link.send(lambda i: Hello(peer_id, self.db.uuid, FEATURES, id=i))
         hello = await self.link.receive()
-        assert isinstance(hello, Hello)  # the state machine allows nothing else here
+        if isinstance(hello, Error):  # the only other legal answer: a fatal refusal
+            if hello.code == "unavailable":
+                raise NetworkError(f"The peer is not available: {hello.message}")
+            raise ProtocolError(f"The peer refused the handshake: {hello.message}")
+        assert isinstance(hello, Hello)
         if hello.db_uuid == self.db.uuid:
             raise ProtocolError("The peer is this same database; there is nothing to sync.")
         self.remote_uuid = hello.db_uuid
@@ -198,15 +208,14 @@ class ClientSession:
         since = await self._checkpoint(Direction.PULL)
         ids = None if self.config.doc_ids is None else tuple(sorted(self.config.doc_ids))
         await self.link.send(lambda i: Subscribe(i, since, self.config.continuous, ids))
-        async with self.pulls:
-            async for msg in self.pulls:
-                if isinstance(msg, Changes):
-                    await self._on_changes(msg)
-                elif isinstance(msg, Revs):
-                    await self._on_revs(msg)
-                else:
-                    self.pull_caught_up = msg.seq
-                await self._advance_pull()
+        async for msg in self.pulls:
+            if isinstance(msg, Changes):
+                await self._on_changes(msg)
+            elif isinstance(msg, Revs):
+                await self._on_revs(msg)
+            else:
+                self.pull_caught_up = msg.seq
+            await self._advance_pull()
 
     async def _on_changes(self, msg: Changes) -> None:
         wanted = self.config.doc_ids
@@ -222,11 +231,15 @@ class ClientSession:
                 self.total += len(revs)
         await self.link.send(Missing(msg.id, tuple(wants)))
         self.pull_pending.append([msg.id, msg.last_seq, not wants])
+        if wants:
+            self.pull_waiting[msg.id] = {(w.doc_id, r) for w in wants for r in w.revs}
         self.pull_idle = False
         self._set_status()
 
     async def _on_revs(self, msg: Revs) -> None:
         got = await self.receiver.handle(msg)
+        if self.config.mode.pushes:
+            self.echo.update((rev.doc_id, rev.rev) for rev in got.stored)
         for rev in got.stored:
             self.pull_inflight.discard((rev.doc_id, rev.rev))
             self._event((rev.doc_id, rev.rev), Direction.PULL, rev.deleted)
@@ -236,7 +249,12 @@ class ClientSession:
             self.blocked[Direction.PULL] |= "filter" not in reason
         self.pull_inflight.difference_update(msg.gone)
         self.done += len(got.stored) + len(got.failed) + len(msg.gone)
-        if not self.link.conn.expected(msg.batch):
+        waiting = self.pull_waiting[msg.batch]
+        waiting.difference_update(r.key for r in msg.revs)
+        waiting.difference_update(msg.gone)
+        waiting.update(got.full)  # asked again with a full body
+        if not waiting:
+            del self.pull_waiting[msg.batch]
             for entry in self.pull_pending:
                 if entry[0] == msg.batch:
                     entry[2] = True
@@ -274,6 +292,10 @@ class ClientSession:
             if found is None:
                 break
             proposals, since = found
+            if self.echo:
+                # Revisions we just pulled from this peer: it has them, don't offer them back.
+                proposals = tuple(p for p in proposals if (p.doc_id, p.rev) not in self.echo)
+                self.echo.clear()
             self.push_idle = False
             entry = [since, False]
             self.push_pending.append(entry)

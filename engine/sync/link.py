@@ -7,6 +7,7 @@ peer's bad frame into one fatal error frame plus a closed channel.
 
 from __future__ import annotations
 
+import gc
 import math
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -106,7 +107,7 @@ class Link:
             self.stats.frames_received += 1
             self.stats.bytes_received += len(frame)
             try:
-                msg = self.conn.receive(frame)
+                msg = _receive_without_gc(self.conn, frame)
             except VersionMismatchError as err:
                 await self.fail("version", str(err))
                 raise
@@ -145,6 +146,18 @@ class Link:
                 await self.channel.close(code, reason)
             except NetworkError:
                 pass
+
+
+def _receive_without_gc(conn: Connection, frame: bytes) -> Message:
+    # Decoding a big frame allocates thousands of containers; with a large store index
+    # in memory, the collector's passes over them cost more than the decoding itself.
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return conn.receive(frame)
+    finally:
+        if enabled:
+            gc.enable()
 
 
 @contextmanager

@@ -82,18 +82,24 @@ class _Server:
 
     async def run(self) -> None:
         try:
-            hello = await self.link.receive()
-        except BaseException:
+            await self._run()
+        finally:
             self.pushes_in.close()
             self.pushes.close()
-            raise
+            if hasattr(self, "sender"):
+                self.sender.close()
+
+    async def _run(self) -> None:
+        hello = await self.link.receive()
         assert isinstance(hello, Hello) and hello.id is not None  # the state machine ensures it
-        await self.link.send(Hello(self.peer_id, self.db.uuid, FEATURES, self.read_only,
+        # Without "deltas" in our hello the client sends us full bodies too.
+        features = tuple(f for f in FEATURES if self.deltas or f != "deltas")
+        await self.link.send(Hello(self.peer_id, self.db.uuid, features, self.read_only,
                                    re=hello.id))
         deltas = self.deltas and "deltas" in hello.features
         self.sender = RevisionSender(self.link, self.db, deltas=deltas)
         self.receiver = RevisionReceiver(self.link, self.db)
-        async with self.pushes_in, anyio.create_task_group() as tg:
+        async with anyio.create_task_group() as tg:
             tg.start_soon(self.sender.run)
             tg.start_soon(self._push_worker)
             while True:
@@ -152,15 +158,14 @@ class _Server:
         return since
 
     async def _push_worker(self) -> None:
-        async with self.pushes:
-            async for msg in self.pushes:
-                if isinstance(msg, Propose):
-                    await self._answer(msg)
-                else:
-                    received = await self.receiver.handle(msg)
-                    self.awaiting.difference_update((r.doc_id, r.rev) for r in received.stored)
-                    self.awaiting.difference_update(key for key, _ in received.failed)
-                    self.awaiting.difference_update(msg.gone)
+        async for msg in self.pushes:
+            if isinstance(msg, Propose):
+                await self._answer(msg)
+            else:
+                received = await self.receiver.handle(msg)
+                self.awaiting.difference_update((r.doc_id, r.rev) for r in received.stored)
+                self.awaiting.difference_update(key for key, _ in received.failed)
+                self.awaiting.difference_update(msg.gone)
 
     async def _answer(self, msg: Propose) -> None:
         if self.read_only:

@@ -55,9 +55,16 @@ class RevisionSender:
         self._jobs_in.send_nowait((batch, wants, self.deltas))
 
     async def run(self) -> None:
-        async with self._jobs_in, self._jobs:
+        try:
             async for batch, wants, deltas in self._jobs:
                 await self._send_batch(batch, wants, deltas)
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """Release the job queue (also safe if `run` never started)."""
+        self._jobs_in.close()
+        self._jobs.close()
 
     async def _send_batch(self, batch: int, wants: list[Want], deltas: bool) -> None:
         # Load a slice at a time so a huge batch never sits in memory whole.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -85,7 +86,7 @@ async def main() -> None:
     with open_list_db(Path(sys.argv[1]), "bob") as db:
         start, seen = db.update_seq, []
         print(start, flush=True)
-        with anyio.fail_after(120):
+        with anyio.fail_after(300):   # generous: 80 process launches on a busy CI box
             async for seq in db.subscribe(start):
                 seen.append([seq, find_item(read_list(db), "Apples")["value"]])
                 if seq >= start + int(sys.argv[2]):
@@ -109,7 +110,7 @@ def test_four_processes_adjusting_at_once_lose_nothing_and_a_watcher_sees_every_
     running = [subprocess.Popen(["sh", "-c", WORKER, "worker", *adjust_apples], cwd=REPO_ROOT,
                                 env=cli_env(N=str(per_worker)))
                for _ in range(workers)]
-    assert [w.wait(timeout=240) for w in running] == [0] * workers
+    assert [w.wait(timeout=300) for w in running] == [0] * workers
     report = json.loads(watcher.communicate(timeout=60)[0])
     assert items(data)["Apples"] == 10 + per_worker * workers
     seqs = [seq for seq, _ in report["seen"]]
@@ -117,3 +118,16 @@ def test_four_processes_adjusting_at_once_lose_nothing_and_a_watcher_sees_every_
     # Every write is one new sequence number: the watcher's feed reached exactly the 80th.
     assert report["start"] == start and seqs[-1] == start + per_worker * workers
     assert seqs == sorted(seqs) and values == sorted(values) and values[-1] == 90
+
+
+def test_a_reader_that_stops_early_gets_no_traceback(data: str) -> None:
+    items(data)
+    read_end, write_end = os.pipe()
+    os.close(read_end)   # the reader is gone before the first byte is written
+    try:
+        done = subprocess.run(cli_command("--data-dir", data, "--user", "bob", "items"),
+                              stdout=write_end, stderr=subprocess.PIPE, text=True,
+                              env=cli_env(), cwd=REPO_ROOT, timeout=60)
+    finally:
+        os.close(write_end)
+    assert done.stderr == ""

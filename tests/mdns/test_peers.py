@@ -23,6 +23,7 @@ from engine.net.interfaces import (
     select_interfaces,
     zeroconf_interfaces,
 )
+from tests.mdns.netns import namespaces_unavailable, run_cli_here
 
 
 def _peer(**changes: object) -> DiscoveredPeer:
@@ -130,3 +131,25 @@ def test_interfaces_can_be_picked_by_name_or_address() -> None:
     assert (only.name, only.ipv4, only.ipv6) == ("eth0", ("10.0.0.5",), ())
     with pytest.raises(ConfigError, match="eth9"):
         select_interfaces(["eth9"], present)
+
+
+def test_missing_namespaces_skip_locally_but_fail_in_ci(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CI", raising=False)
+    with pytest.raises(pytest.skip.Exception, match="no netns"):
+        namespaces_unavailable("no netns")
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="no netns"):
+        namespaces_unavailable("no netns")
+
+
+def test_peers_add_and_forget_on_the_command_line(tmp_path: Path) -> None:
+    data = str(tmp_path)
+    added = run_cli_here("--data-dir", data, "peers", "add", "10.0.0.7:4984")
+    assert (added.returncode, added.stdout) == (0, "added 10.0.0.7:4984\n")
+    bad = run_cli_here("--data-dir", data, "peers", "add", "10.0.0.7")
+    assert bad.returncode == 2
+    assert bad.stderr == "listsync: '10.0.0.7' is not HOST:PORT (IPv6 as [ADDRESS]:PORT).\n"
+    assert [str(p) for p in ManualPeers(tmp_path).list()] == ["10.0.0.7:4984"]
+    forgot = run_cli_here("--data-dir", data, "peers", "forget", "10.0.0.7:4984")
+    assert (forgot.returncode, forgot.stdout) == (0, "forgot 10.0.0.7:4984\n")
+    assert ManualPeers(tmp_path).list() == []

@@ -23,7 +23,7 @@ from engine.protocol import (
 )
 from tests.protocol.pair import ConnectionPair
 
-EXAMPLES = 2000 if os.environ.get("LISTSYNC_LONG") else 150
+EXAMPLES = 2000 if os.environ.get("LISTSYNC_LONG") else 80
 FUZZ = settings(max_examples=EXAMPLES, database=None, deadline=None, derandomize=True,
                 suppress_health_check=[HealthCheck.too_slow])
 

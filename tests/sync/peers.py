@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, aclosing, asynccontextmanager
 from pathlib import Path
 from typing import Any, cast
@@ -17,6 +17,7 @@ from engine.sync.config import ReplicatorConfig
 from engine.sync.link import SessionStats
 from engine.sync.replicator import Replicator
 from engine.sync.server_session import serve_peer
+from engine.sync.status import Activity, ReplicatorStatus
 
 
 class MemoryPeer:
@@ -48,6 +49,30 @@ class MemoryPeer:
             self.errors.append(err)
 
 
+class ScriptedPeer:
+    """A hand-written passive peer: `script(channel)` runs for every connection."""
+
+    def __init__(self, tg: TaskGroup,
+                 script: Callable[[MessageChannel], Awaitable[None]]) -> None:
+        self.tg = tg
+        self.script = script
+
+    @asynccontextmanager
+    async def connect(self) -> AsyncIterator[MessageChannel]:
+        client, server = memory_channel_pair()
+        self.tg.start_soon(self._run, server)
+        try:
+            yield client
+        finally:
+            await client.close()
+
+    async def _run(self, channel: MessageChannel) -> None:
+        try:
+            await self.script(channel)
+        finally:
+            await channel.close()
+
+
 def open_db(tmp_path: Path, name: str) -> Database:
     return Database.open(tmp_path / name)
 
@@ -71,6 +96,15 @@ async def sync_once(db: Database, peer: MemoryPeer, **config: Any) -> Replicator
     with anyio.fail_after(30):
         await rep.run()
     return rep
+
+
+async def wait_status(rep: Replicator, activity: Activity) -> None:
+    """Wait (at most 10 s) for the replicator to report `activity`."""
+    with anyio.fail_after(10):
+        async with rep.events() as events:
+            async for event in events:
+                if isinstance(event, ReplicatorStatus) and event.activity is activity:
+                    return
 
 
 async def wait_for(db: Database, check: Callable[[], bool]) -> None:

@@ -7,6 +7,7 @@ from pathlib import Path
 import anyio
 import pytest
 
+from engine.protocol import Limits
 from engine.store import Database
 from engine.sync.config import Mode
 from engine.sync.status import Activity, DocumentReplicated
@@ -114,3 +115,49 @@ async def test_document_events_report_each_revision(tmp_path: Path) -> None:
     activities = [e.activity for e in seen if not isinstance(e, DocumentReplicated)]
     assert activities[0] is Activity.STOPPED and Activity.CONNECTING in activities
     assert activities[-1] is Activity.STOPPED
+
+
+@pytest.mark.parametrize("mode", [Mode.PULL, Mode.PUSH])
+async def test_batches_split_over_many_frames_all_arrive(tmp_path: Path, mode: Mode) -> None:
+    a, b = open_db(tmp_path, "a"), open_db(tmp_path, "b")
+    source = b if mode is Mode.PULL else a
+    source.save_many([(f"d{i:04d}", {"text": "x" * 900, "i": i}, None) for i in range(1500)])
+    small = Limits(max_frame=64 * 1024)  # ~30 revisions per frame
+    async with anyio.create_task_group() as tg:
+        peer = MemoryPeer(b, tg, limits=small, max_frame=small.max_frame)
+        rep = await sync_once(a, peer, mode=mode, limits=small)
+        tg.cancel_scope.cancel()
+    assert len(a.all_docs()) == len(b.all_docs()) == 1500
+    assert rep.status.done == rep.status.total == 1500
+    assert rep.last_stats is not None and rep.last_stats.duplicates == 0
+
+
+async def test_unusable_delta_is_answered_by_asking_for_the_full_body(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    a, b = open_db(tmp_path, "a"), open_db(tmp_path, "b")
+    rev = b.save("list", {"items": ["x" * 50] * 20}, rev=None)
+    async with anyio.create_task_group() as tg:
+        peer = MemoryPeer(b, tg)
+        await sync_once(a, peer, mode=Mode.PULL)
+        b.save("list", {"items": ["x" * 50] * 19 + ["y"]}, rev=rev)
+        # A corrupt delta: applying it cannot reproduce the revision id.
+        monkeypatch.setattr("engine.sync.storeio.delta_if_smaller",
+                            lambda base, target: {"items": [1, []]})
+        rep = await sync_once(a, peer, mode=Mode.PULL)
+        tg.cancel_scope.cancel()
+    assert doc_map(a) == doc_map(b)
+    assert rep.last_stats is not None and rep.last_stats.revs_received == 2  # delta, then full
+    assert rep.status.done == rep.status.total == 1
+
+
+async def test_no_deltas_when_the_listener_turns_them_off(tmp_path: Path) -> None:
+    a, b = open_db(tmp_path, "a"), open_db(tmp_path, "b")
+    rev = a.save("list", {"items": ["x" * 50] * 20}, rev=None)
+    async with anyio.create_task_group() as tg:
+        peer = MemoryPeer(b, tg, deltas=False)
+        await sync_once(a, peer)
+        a.save("list", {"items": ["x" * 50] * 19 + ["y"]}, rev=rev)
+        rep = await sync_once(a, peer)
+        tg.cancel_scope.cancel()
+    assert doc_map(a) == doc_map(b)
+    assert rep.last_stats is not None and rep.last_stats.bytes_sent > 1000  # a full body

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -61,14 +63,22 @@ def run_items(args: argparse.Namespace) -> int:
     with open_db(args) as db:
         rows = items_view(read_list(db))
     if args.json:
-        print(json.dumps([{"key": r["key"], "value": r["value"]} for r in rows],
+        _emit(json.dumps([{"key": r["key"], "value": r["value"]} for r in rows],
                          ensure_ascii=False))
         return 0
     width = max([len("Item"), *(len(r["key"]) for r in rows)])
-    print(f"{'Item':<{width}}  {'Qty':>6}")
-    for row in rows:
-        print(f"{row['key']:<{width}}  {row['value']:>6}")
+    _emit("\n".join([f"{'Item':<{width}}  {'Qty':>6}",
+                     *(f"{r['key']:<{width}}  {r['value']:>6}" for r in rows)]))
     return 0
+
+
+def _emit(text: str) -> None:
+    """Print `text`; a reader that stops early (`| head`) is not an error."""
+    try:
+        print(text, flush=True)
+    except BrokenPipeError:
+        # Point stdout at /dev/null so the interpreter's final flush fails quietly too.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 def _edit(args: argparse.Namespace, op: Callable[..., dict[str, Any]], amount: int) -> int:

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import argparse
 import signal
+import socket
 import sys
 from typing import Any
 
 import anyio
 
-from engine import ListenOptions, UsageError, make_listener
+from engine import Advertiser, EngineError, ListenOptions, UsageError, make_listener
 from tui.commands._tls_common import add_listener_tls_args, data_dir_of, listener_tls_from_args
 from tui.commands.items import open_db
 
@@ -27,6 +28,8 @@ def register(sub: Any) -> None:
     add_listener_tls_args(p)
     p.add_argument("--no-advertise", action="store_true",
                    help="do not advertise this listener on the LAN (mDNS)")
+    p.add_argument("--name", metavar="NAME",
+                   help="the advertised instance name (default: user@host)")
     p.add_argument("--read-only", action="store_true", help="refuse pushes from clients")
     p.add_argument("--no-delta", action="store_true", help="always send whole revisions")
     p.add_argument("--heartbeat", metavar="S", type=float, default=15.0,
@@ -55,6 +58,9 @@ def run_serve(args: argparse.Namespace) -> int:
                 print(f"listening {urls[0]} fingerprint={fingerprint}", flush=True)
                 for url in urls[1:]:
                     print(f"listsync: also listening at {url}", file=sys.stderr)
+                if not args.no_advertise:
+                    tg.start_soon(_advertise, args, db.uuid, listener.port or 0,
+                                  identity.fingerprint if identity is not None else None)
                 if args.tls == "disabled":
                     print("listsync: warning: TLS is disabled; passwords and data cross the "
                           "network in the clear.", file=sys.stderr)
@@ -68,3 +74,16 @@ def run_serve(args: argparse.Namespace) -> int:
     finally:
         db.close()
     return 0
+
+
+async def _advertise(args: argparse.Namespace, peer_id: str, port: int,
+                     fingerprint: str | None) -> None:
+    """Advertise until cancelled; a LAN without multicast only costs a warning."""
+    name = args.name or f"{args.user}@{socket.gethostname().split('.')[0]}"
+    try:
+        async with Advertiser(port=port, peer_id=peer_id, db=args.db, tls=args.tls,
+                              fingerprint=fingerprint, name=name) as advert:
+            print(f"listsync: advertising as {advert.name!r} on the LAN", file=sys.stderr)
+            await anyio.sleep_forever()
+    except (EngineError, OSError) as err:
+        print(f"listsync: warning: not advertising on the LAN: {err}", file=sys.stderr)
