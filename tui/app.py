@@ -8,6 +8,7 @@ Engine failures are caught here, in `engine_call`, and shown as one sentence.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import logging
 from collections.abc import Callable, Iterable
@@ -15,16 +16,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+import anyio
 import anyio.to_thread
 from textual import work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.reactive import reactive
 from textual.screen import ModalScreen, Screen
+from textual.worker import NoActiveWorker, WorkerCancelled, WorkerFailed, get_current_worker
 
 from engine import EngineError
 from tui import prefs
-from tui.engine_bridge import NodeBridge, clock_text
+from tui.engine_bridge import CLOSE_SECONDS, NodeBridge, clock_text
 from tui.inventory import Inventory
 from tui.messages import (
     ActivityEntry,
@@ -97,7 +100,9 @@ class ListsyncApp(App[int]):
 
     def __init__(self, *, data_dir: Path, opener: Opener, db_name: str = "userdb",
                  user: str | None = None, password: str | None = None,
-                 device: str | None = None, start_node: bool = True) -> None:
+                 device: str | None = None, start_node: bool = True,
+                 node_options: dict[str, Any] | None = None,
+                 sync_with: str | None = None) -> None:
         super().__init__()
         self.data_dir = data_dir
         self.opener = opener
@@ -106,6 +111,10 @@ class ListsyncApp(App[int]):
         self.given_password = password
         self.device = device  # None: the database's uuid owns this device's counters
         self.start_node = start_node
+        # NodeSettings fields the settings screen does not offer (host, browse), fixed
+        # for this run: tests and `listsync demo` keep to loopback without mDNS.
+        self.node_options = dict(node_options or {})
+        self.sync_with = sync_with  # a peer (host:port) to add and sync with once logged in
         self.session: Session | None = None
         self.bridge = NodeBridge(self.post_message)
         self.settings = prefs.Settings()
@@ -121,7 +130,10 @@ class ListsyncApp(App[int]):
         if self.given_user and self.given_password:
             self.log_in(self.given_user, self.given_password)
 
-    def on_unmount(self) -> None:
+    async def on_unmount(self) -> None:
+        # Textual cancels workers at exit without waiting; wait for the Node's worker so
+        # it stops cleanly (clients told, replicators stopped) before its database closes.
+        await self.stop_node()
         if self.session is not None:
             self.session.db.close()
 
@@ -181,14 +193,29 @@ class ListsyncApp(App[int]):
 
     # The sync node -----------------------------------------------------------
 
-    @work(group="node", exclusive=True, exit_on_error=False)
+    @work(group="node", exit_on_error=False)
     async def run_node(self, start_listener: bool = False) -> None:
         session = self.session
         if session is None:
             return
+        await self.stop_node()  # the old Node first: it may hold the port the new one wants
         ready = self.bridge.start_listener if start_listener else None
-        await self.engine_call(partial_run(self.bridge, session, self.settings, self.data_dir,
-                                           ready))
+        if self.sync_with is not None:
+            ready = self.bridge.sync_with_peer(self.sync_with, ready)
+        kwargs = {**self.settings.node_kwargs(), **self.node_options}
+        await self.engine_call(partial_run(self.bridge, session, kwargs, self.data_dir, ready))
+
+    async def stop_node(self) -> None:
+        """Cancel the running Node's worker (other than this one) and wait until it has stopped."""
+        current = get_current_worker_or_none()
+        running = [w for w in self.workers
+                   if w.group == "node" and w is not current and not w.is_finished]
+        for worker in running:
+            worker.cancel()
+        with anyio.move_on_after(CLOSE_SECONDS + 1):
+            for worker in running:
+                with contextlib.suppress(WorkerCancelled, WorkerFailed):
+                    await worker.wait()
 
     def apply_settings(self, settings: prefs.Settings) -> None:
         """Save new settings and restart the node with them (listener too, if it was on)."""
@@ -275,11 +302,18 @@ def partial_goto(app: ListsyncApp, name: str) -> Callable[[], None]:
     return lambda: app.action_goto(name)
 
 
-def partial_run(bridge: NodeBridge, session: Session, settings: prefs.Settings, data_dir: Path,
+def partial_run(bridge: NodeBridge, session: Session, settings: dict[str, Any], data_dir: Path,
                 ready: Callable[[], Any] | None) -> Callable[[], Any]:
     async def run() -> None:
         await bridge.run(session.db, user=session.user, password=session.password,
-                         settings=settings.node_kwargs(), data_dir=data_dir,
+                         settings=settings, data_dir=data_dir,
                          db_name=session.db_name, ready=ready)
 
     return run
+
+
+def get_current_worker_or_none() -> Any:
+    try:
+        return get_current_worker()
+    except NoActiveWorker:
+        return None

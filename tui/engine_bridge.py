@@ -15,6 +15,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import anyio
+
 import engine
 from engine import EngineError
 from tui.messages import (
@@ -29,6 +31,8 @@ from tui.messages import (
 )
 
 log = logging.getLogger(__name__)
+
+CLOSE_SECONDS = 5.0  # longest wait for the Node to stop cleanly before giving up
 
 
 def clock_text(value: object = None) -> str:
@@ -192,24 +196,52 @@ class NodeBridge:
         node = engine.Node(db, user=user, password=password, settings=engine.NodeSettings(
             **settings), data_dir=data_dir, db_name=db_name)
         self.state = NodeState()
-        async with node:
-            events = node.events()  # subscribe first: nothing that happens next is missed
-            self._node = node
-            try:
-                for peer in node.peers():
-                    self.state.peers[str(peer.key)] = peer_row(peer)
-                self._post(PeersUpdated(tuple(self.state.peers.values())))
-                if ready is not None:
-                    try:
-                        await ready()
-                    except EngineError as err:
-                        self._post(ErrorReported(str(err)))
-                async with events:
-                    async for event in events:
-                        for message in self.state.apply(event):
-                            self._post(message)
-            finally:
-                self._node = None
+        # Our end of the event stream stays open until the Node has closed its end: the
+        # Node drops (without closing) a stream whose reader went away, which warns later.
+        streams: list[Any] = []
+        try:
+            async with node:
+                events = node.events()  # subscribe first: nothing that happens next is missed
+                streams.append(events)
+                try:
+                    await self._follow(node, events, ready)
+                finally:
+                    streams.append(node.events())
+                    await self._wind_down(node, streams[-1])
+        finally:
+            for stream in streams:
+                stream.close()
+
+    async def _follow(self, node: Any, events: Any,
+                      ready: Callable[[], Awaitable[None]] | None) -> None:
+        self._node = node
+        try:
+            for peer in node.peers():
+                self.state.peers[str(peer.key)] = peer_row(peer)
+            self._post(PeersUpdated(tuple(self.state.peers.values())))
+            if ready is not None:
+                try:
+                    await ready()
+                except EngineError as err:
+                    self._post(ErrorReported(str(err)))
+            async for event in events:
+                for message in self.state.apply(event):
+                    self._post(message)
+        finally:
+            self._node = None
+
+    async def _wind_down(self, node: Any, stopped: Any) -> None:
+        # This worker is cancelled to restart with new settings, and at quit. Node's own
+        # exit awaits the stops first, so a cancellation there would skip closing its task
+        # group and streams; do the stops here, shielded, so its exit has nothing to await.
+        with anyio.move_on_after(CLOSE_SECONDS, shield=True):
+            for key in list(node.replications):
+                await node.stop_sync(key)
+            if node.info.running:
+                await node.stop_listener()
+                async for event in stopped:
+                    if type(event).__name__ == "ListenerStopped":
+                        break
 
     def _require(self) -> Any:
         if self._node is None:
@@ -230,6 +262,18 @@ class NodeBridge:
 
     async def add_manual_peer(self, address: str) -> None:
         self._require().add_manual_peer(address)
+
+    def sync_with_peer(self, address: str, then: Callable[[], Awaitable[None]] | None = None,
+                       ) -> Callable[[], Awaitable[None]]:
+        """A `ready` step for `run`: add `address` as a manual peer and start syncing with it."""
+        async def ready() -> None:
+            node = self._require()
+            peer = node.add_manual_peer(address)
+            await node.start_sync(peer.key)
+            if then is not None:
+                await then()
+
+        return ready
 
     async def forget_peer(self, key: str) -> None:
         self._require().forget_peer(key)

@@ -1,100 +1,182 @@
-"""The app runs the engine's Node through the bridge (a stand-in Node with the facade's shape)."""
+"""The app drives the real engine Node on loopback: a real listener, a real peer Node.
+
+Every Node here listens on 127.0.0.1 without mDNS (no advertising, no browsing);
+TLS is anonymous (a certificate made at start), peers are checked by trust on
+first use, and passwords are checked against the shipped allowlist (bob/password).
+"""
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+import socket
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-import anyio
 import pytest
-from textual.widgets import Input
+from textual.widgets import Input, Static
 
 import engine
-from tests.tui.conftest import SIZE, settle, until
-from tests.tui.test_bridge import ListenerStarted, PeerInfo
+from tests.tui.conftest import SIZE, answer, fill, settle, until
+from tui.screens.confirm import ConfirmDialog
 from tui.screens.inventory import InventoryScreen
+from tui.screens.peers import PeersScreen
+
+LOOPBACK: dict[str, Any] = {"host": "127.0.0.1", "advertise": False, "browse": False}
+PASSWORD = "password"  # bob's password in the shipped allowlist
 
 
-@dataclass(frozen=True)
-class NodeSettings:
-    tls: str = "anonymous"
-    port: int = 0
-    deltas: bool = True
-    read_only: bool = False
-    advertise: bool = True
-    service_name: str | None = None
-    validation: str = "tofu"
-    pinned_cert: Path | None = None
+@asynccontextmanager
+async def peer_node(root: Path, *, listen: bool = True) -> AsyncIterator[Any]:
+    """Another device: bob's own database in `root`, with the same starting list."""
+    db = engine.open_user_db(root, "bob", "userdb", init=fill)
+    db.resolver = engine.list_resolver
+    settings = engine.NodeSettings(tls="anonymous", **LOOPBACK)
+    try:
+        async with engine.Node(db, data_dir=root, user="bob", password=PASSWORD,
+                               settings=settings) as node:
+            if listen:
+                await node.start_listener()
+            yield node
+    finally:
+        db.close()
 
 
-class FakeNode:
-    started: list[FakeNode] = []
-
-    def __init__(self, db: Any, *, user: str, password: str, settings: NodeSettings,
-                 data_dir: Path, db_name: str) -> None:
-        self.user, self.password, self.settings = user, password, settings
-        self.send, self.receive = anyio.create_memory_object_stream[Any](100)
-        self.calls: list[str] = []
-
-    async def __aenter__(self) -> FakeNode:
-        FakeNode.started.append(self)
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        self.send.close()
-        self.receive.close()
-
-    def events(self) -> Any:
-        return self.receive
-
-    def peers(self) -> list[PeerInfo]:
-        return [PeerInfo("till", "till", "10.0.0.7", 4984, "anonymous", None, "mdns")]
-
-    async def start_listener(self) -> None:
-        self.calls.append("start_listener")
-        port = self.settings.port or 40000
-        await self.send.send(ListenerStarted([f"wss://10.0.0.1:{port}/userdb"], port, "AB",
-                                             self.settings.tls))
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
 
 
-@pytest.fixture
-def fake_node(monkeypatch: pytest.MonkeyPatch) -> type[FakeNode]:
-    FakeNode.started = []
-    monkeypatch.setattr(engine, "Node", FakeNode, raising=False)
-    monkeypatch.setattr(engine, "NodeSettings", NodeSettings, raising=False)
-    return FakeNode
+def listening(port: int) -> bool:
+    """Whether something listens on 127.0.0.1:port (binding it fails while a listener holds it;
+    a bare TCP connect would leave the listener a half-open client to clean up)."""
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return True
+        return False
+
+
+def quantity(db: Any, name: str) -> int:
+    found = engine.find_item(engine.read_list(db), name)
+    assert found is not None
+    return int(found["value"])
+
+
+async def logged_in(app: Any, pilot: Any) -> None:
+    await until(pilot, lambda: isinstance(app.screen, InventoryScreen)
+                and app.bridge._node is not None)
+
+
+async def sync_with(app: Any, pilot: Any, port: int) -> None:
+    """Peers screen: add 127.0.0.1:port by hand and press Enter on it."""
+    await pilot.press("f3", "a")
+    await answer(pilot, f"127.0.0.1:{port}")
+    await until(pilot, lambda: any(p.key == f"127.0.0.1:{port}" for p in app.peers))
+    await settle(pilot)
+    assert isinstance(app.screen, PeersScreen)
+    await pilot.press("enter")
+
+
+def peer_state(app: Any, port: int) -> Any:
+    return next(p for p in app.peers if p.key == f"127.0.0.1:{port}")
 
 
 @pytest.mark.anyio
-async def test_the_node_starts_after_login_with_the_users_password(
-        make_app: Any, fake_node: type[FakeNode]) -> None:
-    app = make_app(start_node=True)
+async def test_after_login_s_starts_a_real_listener_and_shows_its_url(make_app: Any) -> None:
+    app = make_app(start_node=True, node_options=LOOPBACK)
     async with app.run_test(size=SIZE) as pilot:
-        await until(pilot, lambda: bool(fake_node.started) and bool(app.peers))
-        node = fake_node.started[0]
-        assert (node.user, node.password) == ("bob", "secret")
-        assert [p.name for p in app.peers] == ["till"]
+        await logged_in(app, pilot)
         await pilot.press("f4", "s")
         await until(pilot, lambda: app.listener.running)
-        assert app.listener.urls == ("wss://10.0.0.1:40000/userdb",)
+        port = app.listener.port
+        assert port and app.listener.urls == (f"wss://127.0.0.1:{port}/userdb",)
+        assert app.listener.fingerprint
+        assert listening(port)
+        await settle(pilot)
+        shown = str(app.screen.query_one("#listener-state", Static).render())
+        assert f"wss://127.0.0.1:{port}/userdb" in shown
+        await pilot.press("s")  # nobody connected: stops without asking
+        await until(pilot, lambda: not app.listener.running)
+        assert not isinstance(app.screen, ConfirmDialog)
+        assert not listening(port)
 
 
 @pytest.mark.anyio
 async def test_saved_settings_restart_the_node_and_its_listener(
-        make_app: Any, fake_node: type[FakeNode], data_dir: Path) -> None:
-    app = make_app(start_node=True)
+        make_app: Any, data_dir: Path) -> None:
+    app = make_app(start_node=True, node_options=LOOPBACK)
     async with app.run_test(size=SIZE) as pilot:
-        await until(pilot, lambda: isinstance(app.screen, InventoryScreen)
-                    and bool(fake_node.started))
+        await logged_in(app, pilot)
         await pilot.press("f4", "s")
         await until(pilot, lambda: app.listener.running)
+        old_port, wanted = app.listener.port, free_port()
         await pilot.press("f6")
         await settle(pilot)
-        app.screen.query_one("#port", Input).value = "4984"
+        app.screen.query_one("#port", Input).value = str(wanted)
         await pilot.press("ctrl+s")
-        await until(pilot, lambda: len(fake_node.started) == 2 and app.listener.port == 4984)
-        assert fake_node.started[1].settings.port == 4984
-        assert fake_node.started[1].calls == ["start_listener"]
-    assert json.loads((data_dir / "settings.json").read_text())["port"] == 4984
+        await until(pilot, lambda: app.listener.running and app.listener.port == wanted)
+        assert listening(wanted) and not listening(old_port)
+    assert json.loads((data_dir / "settings.json").read_text())["port"] == wanted
+
+
+@pytest.mark.anyio
+async def test_syncing_with_a_peer_goes_idle_and_changes_flow_both_ways(
+        make_app: Any, db: Any, tmp_path: Path) -> None:
+    app = make_app(start_node=True, node_options=LOOPBACK, password=PASSWORD)
+    async with peer_node(tmp_path / "peer") as peer, app.run_test(size=SIZE) as pilot:
+        await logged_in(app, pilot)
+        await sync_with(app, pilot, peer.info.port)
+        await until(pilot, lambda: peer_state(app, peer.info.port).activity == "idle")
+        assert peer_state(app, peer.info.port).error is None
+        await pilot.press("escape", "home", "plus")  # one more Apples, here
+        await until(pilot, lambda: quantity(peer.db, "Apples") == 11)
+        engine.update_list(peer.db, lambda body: engine.adjust(
+            body, "Beets", -3, device="kiosk-2", user="bob", now=0))
+        await until(pilot, lambda: quantity(db, "Beets") == 1)
+        await until(pilot, lambda: str(app.screen.query_one("#items").get_row_at(1)[1]) == "1")
+
+
+@pytest.mark.anyio
+async def test_a_wrong_password_shows_the_auth_error(make_app: Any, tmp_path: Path) -> None:
+    app = make_app(start_node=True, node_options=LOOPBACK, password="not-bobs")
+    async with peer_node(tmp_path / "peer") as peer, app.run_test(size=SIZE) as pilot:
+        await logged_in(app, pilot)
+        await sync_with(app, pilot, peer.info.port)
+        await until(pilot, lambda: peer_state(app, peer.info.port).error is not None)
+        error = peer_state(app, peer.info.port).error
+        assert "password" in error.lower() or "refused" in error.lower()
+        await until(pilot, lambda: any(error in n.message for n in app._notifications))
+        await settle(pilot)
+        assert error in str(app.screen.query_one("#peer-error").render())
+
+
+@pytest.mark.anyio
+async def test_stopping_the_listener_with_a_client_connected_asks_first(
+        make_app: Any, tmp_path: Path) -> None:
+    app = make_app(start_node=True, node_options=LOOPBACK)
+    async with peer_node(tmp_path / "peer", listen=False) as peer, \
+            app.run_test(size=SIZE) as pilot:
+        await logged_in(app, pilot)
+        await pilot.press("f4", "s")
+        await until(pilot, lambda: app.listener.running)
+        key = await peer.start_sync(app.listener.urls[0])
+        await until(pilot, lambda: len(app.listener.clients) == 1)
+        assert app.listener.clients[0].user == "bob"
+        await pilot.press("s")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+        assert "A device is connected" in app.screen.question
+        await pilot.press("n")
+        await settle(pilot)
+        assert app.listener.running and len(app.listener.clients) == 1
+        await pilot.press("s")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+        port = app.listener.port
+        await pilot.press("y")
+        await until(pilot, lambda: not app.listener.running)
+        assert not listening(port)
+        await until(pilot, lambda: peer.replications[key].activity not in {"idle", "busy"})
