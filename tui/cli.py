@@ -26,6 +26,7 @@ COMMAND_MODULES = [
     "tui.commands.serve",
     "tui.commands.sync",
     "tui.commands.peers",
+    "tui.commands.demo",
 ]
 
 
