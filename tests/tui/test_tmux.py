@@ -62,3 +62,57 @@ def test_the_app_opens_on_the_inventory_and_saves_a_change(terminal: tuple[str, 
     assert {"key": "Apples", "value": 11} in [
         {"key": row["key"], "value": row["value"]} for row in json.loads(items.stdout)]
     assert "logged in as bob" in (data / "listsync.log").read_text()
+
+
+@pytest.fixture
+def headless_peer(tmp_path: Path) -> Iterator[tuple[int, Path]]:
+    """`listsync serve` on 127.0.0.1 with bob's own data dir: the other device."""
+    data = tmp_path / "peer"
+    serve = subprocess.Popen(
+        cli_command("--data-dir", str(data), "--user", "bob", "serve", "--host", "127.0.0.1",
+                    "--no-advertise"),
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=cli_env(),
+        cwd=REPO_ROOT)
+    try:
+        assert serve.stdout is not None
+        line = serve.stdout.readline()  # printed once it accepts connections
+        assert line.startswith("listening wss://127.0.0.1:"), line
+        yield int(line.split()[1].rsplit(":", 1)[1].split("/")[0]), data
+    finally:
+        serve.terminate()
+        serve.wait(timeout=20)
+        if serve.stdout is not None:
+            serve.stdout.close()
+
+
+def peer_items(data: Path) -> dict[str, int]:
+    out = run_cli("--data-dir", str(data), "--user", "bob", "items", "--json")
+    return {row["key"]: row["value"] for row in json.loads(out.stdout)}
+
+
+def test_changes_flow_both_ways_with_a_headless_peer(
+        terminal: tuple[str, Path], headless_peer: tuple[int, Path]) -> None:
+    session, _data = terminal
+    port, peer_data = headless_peer
+
+    def screen() -> str:
+        return tmux("capture-pane", "-p", "-t", session)
+
+    def apples_on_screen() -> str:
+        return next((line for line in screen().splitlines() if " Apples " in line), "")
+
+    wait_for(lambda: "Apples" in screen())
+    tmux("send-keys", "-t", session, "F3")
+    wait_for(lambda: "No peers yet" in screen() or "Peer " in screen())
+    tmux("send-keys", "-t", session, "a")
+    wait_for(lambda: "Peer address" in screen())
+    tmux("send-keys", "-t", session, f"127.0.0.1:{port}", "Enter")
+    wait_for(lambda: f"127.0.0.1:{port}" in screen() and "stopped" in screen())
+    tmux("send-keys", "-t", session, "Enter")
+    wait_for(lambda: f"127.0.0.1:{port}" in screen() and " idle" in screen())
+    tmux("send-keys", "-t", session, "Escape")
+    wait_for(lambda: "10" in apples_on_screen())
+    tmux("send-keys", "-t", session, "+")
+    wait_for(lambda: peer_items(peer_data)["Apples"] == 11)
+    run_cli("--data-dir", str(peer_data), "--user", "bob", "adjust", "Apples", "-4")
+    wait_for(lambda: " 7 " in apples_on_screen() or apples_on_screen().rstrip().endswith("7"))
