@@ -8,6 +8,7 @@ keeping the cursor on the same item.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -162,7 +163,17 @@ class InventoryScreen(Screen[None]):
             then(key)
 
     def action_adjust(self, delta: int) -> None:
-        self._with_item(lambda item: self.save(partial(self.inventory.adjust, item, delta)))
+        def go(item: str) -> None:
+            # Show the new count at once: saving a long list takes a while, and a sale at
+            # the till should not wait for the disk. The reload after saving has the final say.
+            row = self.rows[item]
+            if row.value + delta >= 0:
+                self.rows[item] = replace(row, value=row.value + delta)
+                self.table.update_cell(item, "qty", _qty(row.value + delta))
+                self.show_item()
+            self.save(partial(self.inventory.adjust, item, delta))
+
+        self._with_item(go)
 
     def action_set_quantity(self) -> None:
         def ask(item: str) -> None:
