@@ -196,6 +196,11 @@ class Database:
             return Revision(doc_id, rev, node.deleted, body,
                             tree.history(rev, self.max_history))
 
+    def get_revs(self, keys: list[tuple[str, str]]) -> list[Revision | None]:
+        """`get_rev` for many (doc id, rev) pairs under one lock and one catch-up."""
+        from engine.store.peer import get_revs
+        return get_revs(self, keys)
+
     def all_docs(self, *, include_deleted: bool = False) -> list[Document]:
         with self._reading():
             docs = [self._document(d, t) for d, t in sorted(self._index.docs.items())]

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from engine.errors import ConflictError, NotFoundError, UsageError
 from engine.store import revs
-from engine.store.journal import pack_body
+from engine.store.journal import pack_body, unpack_body
 from engine.store.revs import Revision
 
 if TYPE_CHECKING:
@@ -31,6 +31,28 @@ def revs_diff(db: Database, wanted: dict[str, list[str]]) -> dict[str, tuple[lis
                     revs.generation(r)
                 have = [] if tree is None else revs.possible_ancestors(tree, missing)
                 out[doc_id] = (missing, have)
+    return out
+
+
+def get_revs(db: Database, keys: list[tuple[str, str]]) -> list[Revision | None]:
+    """`Database.get_rev` for each key, under one lock and catch-up for the batch."""
+    out: list[Revision | None] = []
+    with db._reading():
+        # Fetched after the catch-up: a reload replaces the index and the journal.
+        docs, cache, read, max_history = db._index.docs, db._cache, db._journal.read, db.max_history
+        for doc_id, rev in keys:
+            tree = docs.get(revs.check_doc_id(doc_id))
+            node = None if tree is None else tree.nodes.get(rev)
+            if tree is None or node is None:
+                out.append(None)
+                continue
+            body = None
+            if node.loc is not None:
+                # Bulk reads bypass the LRU: they would only evict what single reads reuse.
+                data = cache.get(node.loc[0])
+                body = unpack_body(read(*node.loc) if data is None else data)
+            out.append(Revision(doc_id, rev, node.deleted, body,
+                                tree.history(rev, max_history)))
     return out
 
 
