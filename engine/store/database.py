@@ -265,7 +265,10 @@ class Database:
         self._index.apply(batch)
 
     def _require_blobs(self, body: dict[str, Any]) -> None:
-        for ref in blob_refs(body):
+        self._require_refs(blob_refs(body))
+
+    def _require_refs(self, refs: list[dict[str, Any]]) -> None:
+        for ref in refs:
             digest = ref.get("digest")
             check_digest(digest)
             assert isinstance(digest, str)
