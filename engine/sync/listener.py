@@ -17,6 +17,7 @@ from anyio.abc import ByteStream, SocketListener, SocketStream, TaskGroup, TaskS
 from anyio.streams.tls import TLSStream
 
 from engine.errors import NetworkError, RemoteProtocolError, UsageError
+from engine.sync import gcpolicy
 from engine.sync.listenerstatus import (
     ClientActivityChanged,
     ClientConnected,
@@ -128,6 +129,7 @@ class Listener:
         """Listen until `stop()` (or cancellation); reports the bound port when ready."""
         if self._running:
             raise UsageError("The listener is already running.")
+        gcpolicy.relax()
         try:
             multi = await anyio.create_tcp_listener(
                 local_host=self.host, local_port=self.requested_port

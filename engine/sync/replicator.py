@@ -16,6 +16,7 @@ from anyio.streams.memory import MemoryObjectReceiveStream
 
 from engine.errors import EngineError, NetworkError, UsageError
 from engine.store.database import Database
+from engine.sync import gcpolicy
 from engine.sync.channel import MessageChannel
 from engine.sync.client_session import ClientSession, checkpoint_id
 from engine.sync.config import ReplicatorConfig
@@ -57,6 +58,7 @@ class Replicator:
         """Replicate until done (one-shot), stopped, or failed for good (raises)."""
         if self._scope is not None:
             raise UsageError("This replicator is already running.")
+        gcpolicy.relax()
         attempt = 0
         with anyio.CancelScope() as self._scope:
             try:

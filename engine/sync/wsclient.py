@@ -278,7 +278,9 @@ async def connect(
         raise UsageError("A server certificate check needs a wss:// URL.")
     where = f"{parsed.host}:{parsed.port or (443 if tls else 80)}"
     db = parsed.path.lstrip("/")
-    if ssl_context is None:
+    verify: ssl.SSLContext | bool = False  # ws://: no TLS, and no CA store to load
+    if ssl_context is None and tls:
+        # Loading the system CA store costs 50-300 ms, so only a wss:// connection does it.
         ssl_context = ssl.create_default_context()
         if verify_server_cert is not None:
             # The callback is the validation (pinning, TOFU); the CA store is not asked.
@@ -292,7 +294,7 @@ async def connect(
     )
     try:
         async with httpx.AsyncClient(
-            verify=ssl_context, timeout=httpx.Timeout(connect_timeout), trust_env=False,
+            verify=ssl_context or verify, timeout=httpx.Timeout(connect_timeout), trust_env=False,
             auth=httpx.BasicAuth(username, password),
         ) as client, aconnect_ws(
             str(parsed.copy_with(scheme="https" if tls else "http")), client,
