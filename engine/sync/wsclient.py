@@ -258,12 +258,14 @@ async def connect(
     heartbeat: float = 15.0,
     connect_timeout: float = 10.0,
     close_timeout: float = 2.0,
+    explain_tls_failure: Callable[[BaseException], TLSValidationError] | None = None,
 ) -> AsyncIterator[ClientChannel]:
     """Connect to `ws[s]://host:port/<db>` with Basic auth; yields a `MessageChannel`.
 
     `verify_server_cert(der)` runs right after the TLS handshake, before any
     HTTP byte is sent, and raises TLSValidationError to abort. Without it and
-    without `ssl_context`, normal CA validation applies.
+    without `ssl_context`, normal CA validation applies. `explain_tls_failure`
+    words a certificate the handshake refused in terms of the validation mode.
     """
     try:
         parsed = httpx.URL(url)
@@ -316,6 +318,9 @@ async def connect(
         if leaf is None:
             raise
         mapped = _map_error(leaf, where, db)
+        if explain_tls_failure is not None and isinstance(
+                _cause(leaf, ssl.SSLError), ssl.SSLCertVerificationError):
+            mapped = explain_tls_failure(leaf)
         if mapped is err:
             raise
         if mapped is leaf:
@@ -391,6 +396,14 @@ def _map_error(err: BaseException, where: str, db: str) -> BaseException:
         return NetworkError(f"Could not connect to {where}: {reason}.")
     if isinstance(err, httpx.UnsupportedProtocol | httpx.InvalidURL):
         return UsageError(f"Cannot connect to {where}: {err}.")
+    alert = _cause(err, ssl.SSLError)
+    if isinstance(alert, ssl.SSLError) and "ALERT" in (alert.reason or ""):
+        # The listener ended the session after our handshake finished (TLS 1.3):
+        # it refused our client certificate, or the lack of one.
+        return TLSValidationError(
+            f"The peer at {where} refused the TLS session "
+            f"({alert.reason.lower().replace('_', ' ')}); it may require a client "
+            f"certificate it trusts.")
     if isinstance(err, httpx.TransportError | OSError | anyio.BrokenResourceError):
         return NetworkError(f"The connection to {where} failed.")
     return err
