@@ -17,7 +17,7 @@ import anyio
 from anyio.abc import ByteStream, SocketListener, SocketStream, TaskGroup, TaskStatus
 from anyio.streams.tls import TLSAttribute, TLSStream
 
-from engine.errors import NetworkError, RemoteProtocolError, UsageError
+from engine.errors import EngineError, NetworkError, RemoteProtocolError, UsageError
 from engine.sync.listenerstatus import (
     ClientActivityChanged,
     ClientConnected,
@@ -238,6 +238,7 @@ class Listener:
         host = str(remote[0]) if isinstance(remote, tuple) else address
         try:
             result: ServerChannel | Rejection | None = None
+            forbidden: str | None = None
             with anyio.CancelScope() as scope:
                 self._handshaking.add(scope)
                 if self._stopping:
@@ -249,13 +250,12 @@ class Listener:
                                 raw, server_side=True, ssl_context=self.ssl_context,
                                 standard_compatible=False,
                             )
-                            if self.check_client_cert is not None:
-                                self.check_client_cert(
-                                    stream.extra(TLSAttribute.peer_certificate_binary, None))
+                            forbidden = self._client_cert_refusal(stream)
                         result = await accept_websocket(
                             stream, peer_address=address, peer_host=host,
                             authenticate=self.authenticate,
                             databases=self.databases, settings=self.settings,
+                            forbidden=forbidden,
                         )
                 except TimeoutError:
                     log.debug("Handshake from %s timed out", address)
@@ -266,7 +266,7 @@ class Listener:
                     self._handshaking.discard(scope)
             if isinstance(result, Rejection):
                 log.debug("Refused %s: %s", address, result.reason)
-                if result.status in (401, 500):
+                if result.status in (401, 403, 500):
                     self._emit(ClientRejected(address, result.user, result.status))
             elif result is not None:
                 await self._run_channel(result, address)
@@ -278,6 +278,16 @@ class Listener:
             self._tasks -= 1
             if self._tasks == 0:
                 self._tasks_done.set()
+
+    def _client_cert_refusal(self, stream: ByteStream) -> str | None:
+        """Why mutual TLS refuses this client (answered with 403), or None."""
+        if self.check_client_cert is None:
+            return None
+        try:
+            self.check_client_cert(stream.extra(TLSAttribute.peer_certificate_binary, None))
+        except EngineError as err:
+            return str(err)
+        return None
 
     async def _run_channel(self, channel: ServerChannel, address: str) -> None:
         cid = self._next_id

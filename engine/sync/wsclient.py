@@ -371,6 +371,9 @@ def _map_error(err: BaseException, where: str, db: str) -> BaseException:
         status = err.response.status_code
         if status == 401:
             return AuthError("The peer refused the user name or password.")
+        if status == 403:  # our listener's answer to a client cert mutual TLS refused
+            return TLSValidationError(f"The peer at {where} does not accept our client "
+                                      "certificate (HTTP 403).")
         if status == 404:
             return NetworkError(f"The peer at {where} has no database named {db!r}.")
         return NetworkError(f"The peer at {where} refused the websocket upgrade (HTTP {status}).")
