@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.serialization import pkcs12
 
 from engine.errors import AuthError, EngineError, NetworkError, TLSValidationError
 from engine.net.identity import (
@@ -163,3 +164,23 @@ async def test_a_wrong_password_is_an_auth_error_in_every_tls_mode(
         outcome = await attempt(tmp_path, served, "skip", password="not-the-password")
     assert_refused(outcome, AuthError, credentials_sent=True)
 
+
+
+async def test_an_expired_pinned_cert_is_refused_as_expired_not_as_a_stranger(
+        tmp_path: Path, pki: Pki) -> None:
+    async with serving(tmp_path, server_ssl_context(pki.expired)) as served:
+        outcome = await attempt(tmp_path, served, "pinned", pinned=pki.expired.cert_der)
+    assert_refused(outcome, TLSValidationError)
+    assert "is the pinned one" in str(outcome.error) and "expired" in str(outcome.error)
+
+
+async def test_a_pkcs12_identity_from_a_ca_serves_like_its_pem(tmp_path: Path, pki: Pki) -> None:
+    p12 = tmp_path / "listener.p12"
+    p12.write_bytes(pkcs12.serialize_key_and_certificates(
+        b"listener", pki.ca_signed.private_key, pki.ca_signed.certificate, [pki.ca.certificate],
+        serialization.BestAvailableEncryption(b"secret")))
+    identity = load_identity("bundled", path=p12, password="secret")
+    assert identity is not None and identity.fingerprint == pki.ca_signed.fingerprint
+    async with serving(tmp_path, server_ssl_context(identity)) as served:
+        outcome = await attempt(tmp_path, served, "ca", ca_file=pki.file("ca.crt"))
+    assert outcome.synced
