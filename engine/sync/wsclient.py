@@ -317,7 +317,7 @@ async def connect(
         leaf = _unwrap(err)
         if leaf is None:
             raise
-        mapped = _map_error(leaf, where, db)
+        mapped = _map_error(leaf, where, db, tls=tls)
         if explain_tls_failure is not None and isinstance(
                 _cause(leaf, ssl.SSLError), ssl.SSLCertVerificationError):
             mapped = explain_tls_failure(leaf)
@@ -364,7 +364,7 @@ def _closed_error(code: int, reason: str | None) -> NetworkError:
     return NetworkError(f"The peer closed the connection (code {code}{text}).")
 
 
-def _map_error(err: BaseException, where: str, db: str) -> BaseException:
+def _map_error(err: BaseException, where: str, db: str, *, tls: bool) -> BaseException:
     if isinstance(err, EngineError):
         return err
     if isinstance(err, WebSocketUpgradeError):
@@ -391,6 +391,9 @@ def _map_error(err: BaseException, where: str, db: str) -> BaseException:
             return TLSValidationError(
                 f"The certificate of {where} failed validation: {cause.verify_message}."
             )
+        if isinstance(cause, ssl.SSLError) and cause.reason == "WRONG_VERSION_NUMBER":
+            return TLSValidationError(f"The peer at {where} does not speak TLS; if it is a "
+                                      "plaintext listener, use a ws:// URL.")
         if isinstance(cause, ssl.SSLError):
             detail = cause.reason or cause.strerror or "handshake failed"
             return TLSValidationError(f"The TLS handshake with {where} failed: {detail}.")
@@ -407,6 +410,10 @@ def _map_error(err: BaseException, where: str, db: str) -> BaseException:
             f"The peer at {where} refused the TLS session "
             f"({alert.reason.lower().replace('_', ' ')}); it may require a client "
             f"certificate it trusts.")
+    if isinstance(err, httpx.RemoteProtocolError) and not tls:
+        # What a TLS listener does with a plaintext request: hang up, say nothing.
+        return NetworkError(f"The peer at {where} hung up without answering; if it uses TLS, "
+                            "use a wss:// URL.")
     if isinstance(err, httpx.TransportError | OSError | anyio.BrokenResourceError):
         return NetworkError(f"The connection to {where} failed.")
     return err

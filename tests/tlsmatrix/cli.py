@@ -37,25 +37,33 @@ class Serving:
         return scheme + self.url[self.url.index(":"):]
 
 
-def make_template(folder: Path) -> Path:
-    """A listener data dir holding the sample list and the probe document (slow: once)."""
-    with open_list_db(folder, USER, "userdb") as db:
-        db.save(PROBE, {"type": "probe"}, rev=None)
+def make_templates(folder: Path) -> Path:
+    """Data dirs `listener` (sample list + probe) and `client` (sample list); slow: once."""
+    for name in ("listener", "client"):
+        with open_list_db(folder / name, USER, "userdb") as db:
+            if name == "listener":
+                db.save(PROBE, {"type": "probe"}, rev=None)
     return folder
 
 
-def listener_data(template: Path, data_dir: Path) -> Path:
-    """A copy of the template, for one listener."""
-    shutil.copytree(template, data_dir)
-    return data_dir
+def data_dir(templates: Path, kind: str, path: Path) -> Path:
+    """`path` as a copy of the `kind` template (left alone if it exists: a returning peer)."""
+    if not path.exists():
+        shutil.copytree(templates / kind, path)
+    return path
 
 
-def has_probe(data_dir: Path) -> bool:
+def has_probe(data_dir: Path, doc_id: str = PROBE) -> bool:
     path = data_dir / USER / "userdb"
     if not path.exists():
         return False
     with Database.open(path, create=False) as db:
-        return db.get(PROBE) is not None
+        return db.get(doc_id) is not None
+
+
+def add_doc(data_dir: Path, doc_id: str) -> None:
+    with Database.open(data_dir / USER / "userdb", create=False) as db:
+        db.save(doc_id, {"type": "probe"}, rev=None)
 
 
 def _read_line(proc: subprocess.Popen[str], deadline: float) -> str:

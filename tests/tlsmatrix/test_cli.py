@@ -7,6 +7,7 @@ with the right code (3 auth, 4 TLS, 5 network) and one sentence on stderr.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -16,76 +17,83 @@ from engine.net.identity import pretty_fingerprint as pretty
 from engine.resources import certs_dir
 from tests.helpers import run_cli
 from tests.tlsmatrix.cli import (
+    add_doc,
     assert_refused,
     assert_synced,
-    listener_data,
-    make_template,
+    data_dir,
+    has_probe,
+    make_templates,
     serve,
     start_failure,
     sync,
 )
 from tests.tlsmatrix.pki import Pki
 
+Peer = Callable[[str], Path]  # name -> that replicator's data dir
+
 
 @pytest.fixture(scope="module")
-def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_template(tmp_path_factory.mktemp("listener-template"))
+def templates(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_templates(tmp_path_factory.mktemp("templates"))
 
 
 @pytest.fixture
-def listener(template: Path, tmp_path: Path) -> Path:
-    """This test's listener data dir: a copy of the template."""
-    return listener_data(template, tmp_path / "listener")
+def listener(templates: Path, tmp_path: Path) -> Path:
+    """This test's listener data dir (its database holds the probe document)."""
+    return data_dir(templates, "listener", tmp_path / "listener")
+
+
+@pytest.fixture
+def peer(templates: Path, tmp_path: Path) -> Peer:
+    """peer(name): that replicator's data dir, made on first use."""
+    return lambda name: data_dir(templates, "client", tmp_path / name)
 
 SHIPPED_PIN = certs_dir() / "listener-pinned-cert.cer"
 WRONG_PIN = certs_dir() / "pinned-invalid-listener-cert.cer"
 
 
 def test_disabled_shows_no_fingerprint_syncs_over_ws_and_refuses_wss(
-        tmp_path: Path, listener: Path) -> None:
+        peer: Peer, listener: Path) -> None:
     with serve(listener, "--tls", "disabled") as served:
         assert served.fingerprint == "-" and served.url.startswith("ws://")
-        assert_synced(sync(tmp_path / "a", served.url), tmp_path / "a")
-        assert_refused(sync(tmp_path / "b", served.with_scheme("wss"), "--validation", "skip"),
-                       4, tmp_path / "b")
+        assert_synced(sync(peer("a"), served.url), peer("a"))
+        message = assert_refused(sync(peer("b"), served.with_scheme("wss"), "--validation",
+                                      "skip"), 4, peer("b"))
+        assert "ws://" in message
 
 
-def test_anonymous_shows_its_fingerprint_and_syncs_with_skip(
-        tmp_path: Path, listener: Path) -> None:
+def test_anonymous_shows_its_fingerprint_syncs_with_skip_and_refuses_ca_and_ws(
+        peer: Peer, listener: Path) -> None:
     with serve(listener, "--tls", "anonymous") as served:
         assert served.url.startswith("wss://") and len(served.fingerprint) == 64
-        assert_synced(sync(tmp_path / "a", served.url, "--validation", "skip"), tmp_path / "a")
-        message = assert_refused(sync(tmp_path / "b", served.url, "--validation", "ca"), 4,
-                                 tmp_path / "b")
+        assert_synced(sync(peer("a"), served.url, "--validation", "skip"), peer("a"))
+        message = assert_refused(sync(peer("b"), served.url, "--validation", "ca"), 4, peer("b"))
         assert "ca validation" in message
-        assert_refused(sync(tmp_path / "c", served.with_scheme("ws")), 5, tmp_path / "c")
+        message = assert_refused(sync(peer("c"), served.with_scheme("ws")), 5, peer("c"))
+        assert "wss://" in message
+        assert_refused(sync(peer("d"), served.url, "--validation", "skip", password="wrong"),
+                       3, peer("d"))
 
 
 def test_bundled_accepts_its_shipped_pin_and_refuses_the_wrong_one(
-        tmp_path: Path, listener: Path) -> None:
+        peer: Peer, listener: Path) -> None:
     with serve(listener, "--tls", "bundled") as served:
         assert served.fingerprint == fingerprint(SHIPPED_PIN.read_bytes())
-        assert_synced(sync(tmp_path / "a", served.url, "--validation", "pinned",
-                           "--pinned-cert", str(SHIPPED_PIN)), tmp_path / "a")
-        message = assert_refused(sync(tmp_path / "b", served.url, "--validation", "pinned",
-                                      "--pinned-cert", str(WRONG_PIN)), 4, tmp_path / "b")
+        assert_synced(sync(peer("a"), served.url, "--validation", "pinned",
+                           "--pinned-cert", str(SHIPPED_PIN)), peer("a"))
+        message = assert_refused(sync(peer("b"), served.url, "--validation", "pinned",
+                                      "--pinned-cert", str(WRONG_PIN)), 4, peer("b"))
         assert "not the pinned certificate" in message
 
 
-def test_a_wrong_password_is_exit_3(tmp_path: Path, listener: Path) -> None:
-    with serve(listener, "--tls", "anonymous") as served:
-        assert_refused(sync(tmp_path / "a", served.url, "--validation", "skip",
-                            password="wrong"), 3, tmp_path / "a")
-
-
 def test_a_ca_signed_identity_passes_ca_validation_with_its_ca(
-        tmp_path: Path, pki: Pki, listener: Path) -> None:
+        peer: Peer, pki: Pki, listener: Path) -> None:
     with serve(listener, "--tls", "bundled",
                "--identity", str(pki.file("ca_signed.pem"))) as served:
         assert served.fingerprint == pki.ca_signed.fingerprint
-        assert_synced(sync(tmp_path / "a", served.url, "--validation", "ca",
-                           "--ca-file", str(pki.file("ca.crt"))), tmp_path / "a")
-        assert_refused(sync(tmp_path / "b", served.url, "--validation", "ca"), 4, tmp_path / "b")
+        assert_synced(sync(peer("a"), served.url, "--validation", "ca",
+                           "--ca-file", str(pki.file("ca.crt"))), peer("a"))
+        assert_refused(sync(peer("b"), served.url, "--validation", "ca"), 4, peer("b"))
 
 
 def test_an_expired_identity_stops_serve_at_start(tmp_path: Path, pki: Pki) -> None:
@@ -94,46 +102,51 @@ def test_an_expired_identity_stops_serve_at_start(tmp_path: Path, pki: Pki) -> N
 
 
 def test_generated_identity_survives_a_restart_and_a_replace_is_refused_loudly(
-        tmp_path: Path, listener: Path) -> None:
-    data = listener
-    pinned, tofu = tmp_path / "pinned-client", tmp_path / "tofu-client"
+        tmp_path: Path, peer: Peer, listener: Path) -> None:
+    pinned, tofu = peer("pinned-client"), peer("tofu-client")
     # The pinned peer keeps its own copy of the listener's public certificate.
     pin = tmp_path / "listener-cert.pem"
-    pin.write_bytes(generated_identity(data).cert_pem)
+    pin.write_bytes(generated_identity(listener).cert_pem)
     pin_args = ("--validation", "pinned", "--pinned-cert", str(pin))
 
-    with serve(data, "--tls", "generated") as served:
+    with serve(listener, "--tls", "generated") as served:
         port, old = served.port, served.fingerprint
-        assert old == fingerprint(generated_identity(data).cert_der)
+        assert old == fingerprint(generated_identity(listener).cert_der)
         assert_synced(sync(pinned, served.url, *pin_args), pinned)
         assert_synced(sync(tofu, served.url, "--validation", "tofu"), tofu)
-    with serve(data, "--tls", "generated", port=port) as served:
+    with serve(listener, "--tls", "generated", port=port) as served:
         assert served.fingerprint == old
         assert sync(pinned, served.url, *pin_args).returncode == 0
         assert sync(tofu, served.url, "--validation", "tofu").returncode == 0
 
-    replaced = run_cli("--data-dir", str(data), "identity", "replace")
+    replaced = run_cli("--data-dir", str(listener), "identity", "replace")
     assert replaced.returncode == 0, replaced.stderr
-    new = generated_identity(data, create=False)
-    with serve(data, "--tls", "generated", port=port) as served:
+    new = generated_identity(listener, create=False)
+    add_doc(listener, "after-replace")
+    with serve(listener, "--tls", "generated", port=port) as served:
         assert served.fingerprint == new.fingerprint != old
         message = assert_refused(sync(pinned, served.url, *pin_args), 4)
         assert "not the pinned certificate" in message
         message = assert_refused(sync(tofu, served.url, "--validation", "tofu"), 4)
         assert pretty(old) in message and new.pretty_fingerprint in message
+    assert not has_probe(pinned, "after-replace") and not has_probe(tofu, "after-replace")
 
 
-def test_mutual_tls_through_serve_and_sync(tmp_path: Path, pki: Pki, listener: Path) -> None:
-    with serve(listener, "--tls", "generated",
-               "--client-ca", str(pki.file("client_ca.crt")),
-               "--client-cert", str(pki.file("listed.crt"))) as served:
-        for name in ("client_ok", "listed"):
-            assert_synced(sync(tmp_path / name, served.url, "--validation", "skip",
-                               "--client-identity", str(pki.file(f"{name}.pem"))),
-                          tmp_path / name)
-        assert "client certificate" in assert_refused(
-            sync(tmp_path / "none", served.url, "--validation", "skip"), 4, tmp_path / "none")
+def test_mutual_tls_through_serve_and_sync(peer: Peer, pki: Pki, listener: Path) -> None:
+    kiosk = peer("kiosk")  # presents its own generated identity, listed by exact cert
+    kiosk_cert = pki.folder / "kiosk.crt"
+    kiosk_cert.write_bytes(generated_identity(kiosk).cert_pem)
+    with serve(listener, "--tls", "generated", "--client-ca", str(pki.file("client_ca.crt")),
+               "--client-cert", str(pki.file("listed.crt")),
+               "--client-cert", str(kiosk_cert)) as served:
+        assert_synced(sync(peer("ok"), served.url, "--validation", "skip",
+                           "--client-identity", str(pki.file("client_ok.pem"))), peer("ok"))
+        assert_synced(sync(kiosk, served.url, "--validation", "skip",
+                           "--client-identity", "generated"), kiosk)
+        message = assert_refused(sync(peer("none"), served.url, "--validation", "skip"), 4,
+                                 peer("none"))
+        assert "client certificate" in message
         for name in ("client_foreign", "listed_child"):
-            assert_refused(sync(tmp_path / name, served.url, "--validation", "skip",
+            assert_refused(sync(peer(name), served.url, "--validation", "skip",
                                 "--client-identity", str(pki.file(f"{name}.pem"))),
-                           4, tmp_path / name)
+                           4, peer(name))

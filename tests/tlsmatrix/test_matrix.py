@@ -97,13 +97,14 @@ async def test_ws_to_a_tls_listener_is_a_network_error_that_reaches_no_password_
     async with serving(tmp_path, server_ssl_context(anonymous_identity())) as served:
         outcome = await attempt(tmp_path, served, None, url=served.url(scheme="ws"))
     assert_refused(outcome, NetworkError)
+    assert "wss://" in str(outcome.error)
 
 
 async def test_wss_to_a_plaintext_listener_fails_the_handshake(tmp_path: Path) -> None:
     async with serving(tmp_path, None) as served:
         outcome = await attempt(tmp_path, served, "skip", url=served.url(scheme="wss"))
     assert_refused(outcome, TLSValidationError)
-    assert "handshake" in str(outcome.error)
+    assert "does not speak TLS" in str(outcome.error) and "ws://" in str(outcome.error)
 
 
 async def test_a_wrong_pin_is_refused_and_named_as_such(tmp_path: Path) -> None:
