@@ -60,6 +60,10 @@ def test_disabled_shows_no_fingerprint_syncs_over_ws_and_refuses_wss(
         message = assert_refused(sync(peer("b"), served.with_scheme("wss"), "--validation",
                                       "skip"), 4, peer("b"))
         assert "ws://" in message
+        # Certificate checks asked for on a ws:// URL: refused before connecting.
+        message = assert_refused(sync(peer("c"), served.url, "--validation", "pinned",
+                                      "--pinned-cert", str(SHIPPED_PIN)), 2, peer("c"))
+        assert "wss://" in message
 
 
 def test_anonymous_shows_its_fingerprint_syncs_with_skip_and_refuses_ca_and_ws(

@@ -185,3 +185,14 @@ async def test_a_pkcs12_identity_from_a_ca_serves_like_its_pem(tmp_path: Path, p
     async with serving(tmp_path, server_ssl_context(identity)) as served:
         outcome = await attempt(tmp_path, served, "ca", ca_file=pki.file("ca.crt"))
     assert outcome.synced
+
+
+@pytest.mark.parametrize("mode", ["bundled", "generated"])
+async def test_ca_validation_trusting_the_listeners_own_cert_as_ca_file_syncs(
+        mode: str, tmp_path: Path, generated_dir: Path) -> None:
+    identity = load_identity(mode, data_dir=generated_dir)
+    assert identity is not None
+    (tmp_path / "own.pem").write_bytes(identity.cert_pem)
+    async with serving(tmp_path, server_ssl_context(identity)) as served:
+        outcome = await attempt(tmp_path, served, "ca", ca_file=tmp_path / "own.pem")
+    assert outcome.synced
