@@ -394,6 +394,8 @@ def _map_error(err: BaseException, where: str, db: str, *, tls: bool) -> BaseExc
         if isinstance(cause, ssl.SSLError) and cause.reason == "WRONG_VERSION_NUMBER":
             return TLSValidationError(f"The peer at {where} does not speak TLS; if it is a "
                                       "plaintext listener, use a ws:// URL.")
+        if isinstance(cause, ssl.SSLError) and "ALERT" in (cause.reason or ""):
+            return _refused_session(cause, where)  # over TLS 1.2, a refused client cert
         if isinstance(cause, ssl.SSLError):
             detail = cause.reason or cause.strerror or "handshake failed"
             return TLSValidationError(f"The TLS handshake with {where} failed: {detail}.")
@@ -404,12 +406,8 @@ def _map_error(err: BaseException, where: str, db: str, *, tls: bool) -> BaseExc
         return UsageError(f"Cannot connect to {where}: {err}.")
     alert = _cause(err, ssl.SSLError)
     if isinstance(alert, ssl.SSLError) and "ALERT" in (alert.reason or ""):
-        # The listener ended the session after our handshake finished (TLS 1.3):
-        # it refused our client certificate, or the lack of one.
-        return TLSValidationError(
-            f"The peer at {where} refused the TLS session "
-            f"({alert.reason.lower().replace('_', ' ')}); it may require a client "
-            f"certificate it trusts.")
+        # The listener ended the session after our handshake finished (TLS 1.3).
+        return _refused_session(alert, where)
     if isinstance(err, httpx.RemoteProtocolError) and not tls:
         # What a TLS listener does with a plaintext request: hang up, say nothing.
         return NetworkError(f"The peer at {where} hung up without answering; if it uses TLS, "
@@ -417,6 +415,13 @@ def _map_error(err: BaseException, where: str, db: str, *, tls: bool) -> BaseExc
     if isinstance(err, httpx.TransportError | OSError | anyio.BrokenResourceError):
         return NetworkError(f"The connection to {where} failed.")
     return err
+
+
+def _refused_session(alert: ssl.SSLError, where: str) -> TLSValidationError:
+    """The listener sent a TLS alert: mostly, it refused our client certificate (or none)."""
+    reason = (alert.reason or "alert").lower().replace("_", " ")
+    return TLSValidationError(f"The peer at {where} refused the TLS session ({reason}); it may "
+                              "require a client certificate it trusts.")
 
 
 def _cause(err: BaseException, kind: type[BaseException]) -> BaseException | None:

@@ -1,3 +1,6 @@
+"""Session-wide fixtures for the TLS matrix: the throwaway PKI and a generated identity,
+made once so the whole part stays fast."""
+
 from __future__ import annotations
 
 from pathlib import Path

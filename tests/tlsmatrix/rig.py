@@ -100,7 +100,7 @@ async def attempt(tmp: Path, served: Served, validation: str | None, *,
                   url: str | None = None, ca_file: Path | None = None,
                   pinned: Path | bytes | None = None, trust: TrustStore | None = None,
                   client_identity: Identity | None = None,
-                  password: str = PASSWORD) -> Outcome:
+                  password: str = PASSWORD, max_tls: ssl.TLSVersion | None = None) -> Outcome:
     """One one-shot push-and-pull sync of a fresh database with `served`."""
     url = url or served.url()
     tls = None
@@ -110,6 +110,8 @@ async def attempt(tmp: Path, served: Served, validation: str | None, *,
                                 pinned_cert=pinned,
                                 trust_store=trust or TrustStore(tmp / "known_peers"),
                                 identity=client_identity)
+        if max_tls is not None:
+            tls.ssl_context.maximum_version = max_tls
     before = len(served.auth.calls)
     db = _fresh_db(tmp / f"replicator-{anyio.current_time()}", REPLICATOR_DOC)
     try:

@@ -7,6 +7,7 @@ TLSValidationError, before the listener looks at any password.
 
 from __future__ import annotations
 
+import ssl
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ import pytest
 from engine.errors import TLSValidationError
 from engine.net.identity import Identity, anonymous_identity, server_ssl_context
 from engine.net.validation import ClientAuth
+from tests.tls.pki import issue
 from tests.tlsmatrix.pki import Pki
 from tests.tlsmatrix.rig import Outcome, attempt, serving
 
@@ -21,10 +23,10 @@ pytestmark = pytest.mark.anyio
 
 
 async def _sync(tmp: Path, auth: ClientAuth, client: Identity | None,
-                validation: str = "skip") -> Outcome:
+                validation: str = "skip", max_tls: ssl.TLSVersion | None = None) -> Outcome:
     ctx = server_ssl_context(anonymous_identity(), client_auth=auth)
     async with serving(tmp, ctx, client_auth=auth) as served:
-        return await attempt(tmp, served, validation, client_identity=client)
+        return await attempt(tmp, served, validation, client_identity=client, max_tls=max_tls)
 
 
 def _refused(outcome: Outcome, *words: str) -> None:
@@ -62,3 +64,19 @@ async def test_a_cert_signed_by_a_listed_cert_passes_tls_but_not_the_listener(
     outcome = await _sync(tmp_path, ClientAuth(allowed_certs=(pki.listed.cert_der,)),
                           pki.listed_child)
     _refused(outcome, "client certificate", "403")
+
+
+async def test_an_expired_client_cert_from_the_right_ca_is_refused(tmp_path: Path,
+                                                                   pki: Pki) -> None:
+    stale = issue(pki.client_ca, "kiosk 4", days_from=-30, days_to=-1, client=True)
+    outcome = await _sync(tmp_path, ClientAuth(ca_certs=(pki.client_ca.cert_der,)), stale)
+    _refused(outcome, "expired")
+
+
+@pytest.mark.parametrize("client", ["none", "client_foreign"])
+async def test_over_tls_1_2_a_refused_client_cert_fails_in_the_handshake_the_same_way(
+        client: str, tmp_path: Path, pki: Pki) -> None:
+    identity = None if client == "none" else getattr(pki, client)
+    outcome = await _sync(tmp_path, ClientAuth(ca_certs=(pki.client_ca.cert_der,)), identity,
+                          max_tls=ssl.TLSVersion.TLSv1_2)
+    _refused(outcome, "refused the TLS session")
