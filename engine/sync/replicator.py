@@ -78,6 +78,8 @@ class Replicator:
                         limit = self.config.retry.max_attempts
                         if limit and attempt >= limit:
                             self._set(Activity.STOPPED, error=failure)
+                            if failure is err:
+                                raise  # `raise err from err` would make its cause itself
                             raise failure from err
                         self._set(Activity.OFFLINE, error=failure)
                         await anyio.sleep(self.config.retry.wait(attempt))

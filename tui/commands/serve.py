@@ -42,13 +42,14 @@ def run_serve(args: argparse.Namespace) -> int:
         raise UsageError(f"Port {args.port} is out of range (0-65535).")
     if args.heartbeat <= 0:
         raise UsageError("--heartbeat must be a positive number of seconds.")
-    ssl_context, identity, _client_auth = listener_tls_from_args(args)
+    ssl_context, identity, client_auth = listener_tls_from_args(args)
     db = open_db(args)
     try:
         options = ListenOptions(host=args.host, port=args.port, read_only=args.read_only,
                                 deltas=not args.no_delta, heartbeat=args.heartbeat)
         listener = make_listener(db, args.db, data_dir=data_dir_of(args),
-                                 ssl_context=ssl_context, options=options)
+                                 ssl_context=ssl_context, options=options,
+                                 client_auth=client_auth)
         fingerprint = identity.fingerprint if identity is not None else "-"
 
         async def main() -> None:

@@ -57,6 +57,12 @@ def run_sync(args: argparse.Namespace) -> int:
     retries = args.retries if args.retries is not None else (0 if args.continuous else 3)
     if retries < 0:
         raise UsageError("--retries must be 0 (never give up) or more.")
+    if not tls and (args.pinned_cert or args.ca_file or args.client_identity
+                    or args.validation in ("ca", "pinned")):
+        # The user meant to check the peer; over ws:// nothing would be checked and the
+        # password would go in the clear to whoever answers.
+        raise UsageError(f"--validation {args.validation} and its certificate files need a "
+                         f"wss:// URL, not {args.url}.")
     password = read_password(args.password_file)
     client_tls = replicator_tls_from_args(args, host, port) if tls else None
     if not tls:
