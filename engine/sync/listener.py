@@ -17,12 +17,8 @@ import anyio
 from anyio.abc import ByteStream, SocketListener, SocketStream, TaskGroup, TaskStatus
 from anyio.streams.tls import TLSAttribute, TLSStream
 
-<<<<<<< HEAD
-from engine.errors import NetworkError, RemoteProtocolError, UsageError
-from engine.sync import gcpolicy
-=======
 from engine.errors import EngineError, NetworkError, RemoteProtocolError, UsageError
->>>>>>> tlsmatrix
+from engine.sync import gcpolicy
 from engine.sync.listenerstatus import (
     ClientActivityChanged,
     ClientConnected,
