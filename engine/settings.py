@@ -125,9 +125,11 @@ class Settings:
         return getattr(self, _key(dotted).field)
 
     def with_values(self, values: dict[str, Any]) -> Settings:
-        """A copy with `{"section.key": value}` changed, each value checked like the file's."""
+        """A copy with `{"section.key": value}` changed, each value checked like the file's
+        (relative paths are taken from the settings file's folder, as when it is read)."""
         where = str(self.path or "settings")
-        checked = {_key(d).field: _check(_key(d), v, where, None) for d, v in values.items()}
+        base = None if self.path is None else self.path.parent
+        checked = {_key(d).field: _check(_key(d), v, where, base) for d, v in values.items()}
         return replace(self, **checked)
 
     def node_settings(self, *, identity_password: str | None = None) -> NodeSettings:

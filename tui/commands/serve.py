@@ -54,6 +54,12 @@ def run_serve(args: argparse.Namespace) -> int:
         fingerprint = identity.fingerprint if identity is not None else "-"
 
         async def main() -> None:
+            # Signals are caught from before the ready line, so a script that stops us as
+            # soon as it reads that line still gets a clean stop.
+            with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+                await serve(signals)
+
+        async def serve(signals: Any) -> None:
             async with anyio.create_task_group() as tg:
                 await tg.start(listener.serve)
                 urls = [url + args.db for url in listener.urls]
@@ -66,9 +72,8 @@ def run_serve(args: argparse.Namespace) -> int:
                 if args.tls == "disabled":
                     print("listsync: warning: TLS is disabled; passwords and data cross the "
                           "network in the clear.", file=sys.stderr)
-                with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
-                    async for _ in signals:
-                        break
+                async for _ in signals:
+                    break
                 await listener.stop()
                 tg.cancel_scope.cancel()
 
