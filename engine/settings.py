@@ -82,7 +82,7 @@ SCHEMA: tuple[Key, ...] = (
         "(else $LISTSYNC_PASSWORD)."),
     Key("peers", "urls", "urls", (),
         "Peers `listsync run` always syncs with, like \"wss://10.0.0.5:4984/userdb\"."),
-    Key("log", "level", "str", "info", "How much `listsync run` logs.", LOG_LEVELS),
+    Key("log", "level", "str", "info", "How much `listsync run` and the app log.", LOG_LEVELS),
     Key("log", "file", "path", None,
         "Where the app writes its log; unset: <data dir>/listsync.log."),
     Key("app", "kiosk", "bool", False,
