@@ -210,7 +210,10 @@ async def _follow(node: Node, events: ObjectReceiveStream[NodeEvent], config: Ru
             log.info("peer discovered: %s at %s:%s (%s)", peer.name, peer.address, peer.port,
                      peer.source)
             if config.auto_sync and config.password is not None:
-                if discovered.get(peer.key) not in (None, peer.url):
+                before = discovered.get(peer.key)
+                if before == peer.url:
+                    continue  # already syncing with it (an advert refresh)
+                if before is not None:
                     await node.stop_sync(peer.key)  # it moved (new port): start afresh
                 discovered[peer.key] = peer.url
                 await node.start_sync(peer.key)
