@@ -78,13 +78,21 @@ async def test_sigterm_loses_no_write_the_client_saw_acknowledged(tmp_path: Path
         server.kill()
 
 
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
 @pytest.mark.anyio
-async def test_run_syncs_with_a_configured_peer_and_reloads_settings_on_sighup(
+async def test_run_syncs_with_a_configured_peer_reconnects_and_reloads_on_sighup(
         tmp_path: Path) -> None:
     cfg = tmp_path / "b.toml"
     cfg.write_text('[log]\nlevel = "info"\n', encoding="utf-8")
     env = {"XDG_CONFIG_HOME": str(tmp_path / "cfg")}
-    a = CliProcess(*run_args(tmp_path / "a"), **env)
+    a_args = run_args(tmp_path / "a")
+    a_args[a_args.index("--port") + 1] = str(free_port())
+    a = CliProcess(*a_args, **env)
     b = None
     try:
         url = a.wait_for(LISTENING).group(1)
@@ -100,6 +108,11 @@ async def test_run_syncs_with_a_configured_peer_and_reloads_settings_on_sighup(
                 async for _ in b_db.subscribe(0):
                     if quantity(b_db, "Apples") == 7:
                         break
+
+        assert a.stop() == 0  # the peer goes away; b keeps trying, with backoff
+        b.wait_for(rf"sync with {url}: offline, retrying with backoff: .+\.$")
+        a = CliProcess(*a_args, **env)
+        b.wait_for(rf"sync with {url}: idle")
 
         b.signal(signal.SIGHUP)
         b.wait_for("SIGHUP: settings reloaded, nothing changed")

@@ -228,13 +228,15 @@ async def _follow(node: Node, events: ObjectReceiveStream[NodeEvent], config: Ru
 
 
 def _log_replication(event: ReplicationChanged, activity: dict[str, str]) -> None:
-    if activity.get(event.key) == event.activity and event.error is None:
-        log.debug("sync with %s: %s %d/%d", event.key, event.activity, event.done, event.total)
-        return
+    changed = activity.get(event.key) != event.activity or event.error is not None
     activity[event.key] = event.activity
     if event.error:
-        log.warning("sync with %s: %s (%s); retrying with backoff", event.key,
-                    event.activity, event.error)
-    else:
-        log.info("sync with %s: %s (%d revisions so far)", event.key, event.activity,
-                 event.done)
+        log.warning("sync with %s: %s, retrying with backoff: %s", event.key, event.activity,
+                    event.error)
+    elif event.activity == "idle" and changed:
+        log.info("sync with %s: idle, %d revisions transferred on this connection",
+                 event.key, event.done)
+    elif event.activity != "busy" and changed:
+        log.info("sync with %s: %s", event.key, event.activity)
+    else:  # progress ticks, and every busy spell, only when debugging
+        log.debug("sync with %s: %s %d/%d", event.key, event.activity, event.done, event.total)
