@@ -153,3 +153,16 @@ def test_serve_takes_port_tls_and_user_from_the_file_and_flags_win(tmp_path: Pat
     flag = run_cli("--config", str(config), "serve", "--port", "70000")
     assert (flag.returncode, flag.stderr) == (2, "listsync: Port 70000 is out of range "
                                                  "(0-65535).\n")
+
+
+def test_sync_takes_validation_from_the_file_and_the_flag_wins(tmp_path: Path) -> None:
+    config = tmp_path / "s.toml"
+    config.write_text('[general]\nuser = "bob"\n[sync]\nvalidation = "pinned"\n')
+    url = "wss://127.0.0.1:9/userdb"
+    pinned = run_cli("--config", str(config), "--data-dir", str(tmp_path), "sync", url,
+                     LISTSYNC_PASSWORD="password")
+    assert (pinned.returncode, pinned.stderr) == (
+        2, "listsync: Pinned validation needs a certificate file (--pinned-cert).\n")
+    flag = run_cli("--config", str(config), "--data-dir", str(tmp_path), "sync", url,
+                   "--validation", "skip", "--retries", "1", LISTSYNC_PASSWORD="password")
+    assert flag.returncode == 5  # got as far as connecting (nothing listens on port 9)
