@@ -53,9 +53,10 @@ class CliProcess:
     def signal(self, signum: int) -> None:
         self.proc.send_signal(signum)
 
-    def stop(self, timeout: float = 30) -> int:
-        """SIGTERM, then the exit code (and every stderr line is in `lines`)."""
-        if self.proc.poll() is None:
+    def stop(self, timeout: float = 30, *, signal_it: bool = True) -> int:
+        """SIGTERM (unless already sent), then the exit code; every stderr line is then
+        in `lines`."""
+        if signal_it and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
         code = self.proc.wait(timeout=timeout)
         while (line := self._queue.get(timeout=timeout)) is not None:

@@ -64,7 +64,8 @@ async def test_sigterm_loses_no_write_the_client_saw_acknowledged(tmp_path: Path
                                 if len(acked) == 40:
                                     server.signal(signal.SIGTERM)  # mid-stream, writes in flight
                                     break
-                    code = await anyio.to_thread.run_sync(server.stop)
+                    code = await anyio.to_thread.run_sync(
+                        lambda: server.stop(signal_it=False))
                 await replicator.stop()
                 tg.cancel_scope.cancel()
         assert code == 0, server.lines
