@@ -26,6 +26,7 @@ from engine import (
     split_url,
 )
 from tui.commands._passwords import read_password
+from tui.commands._settings import fill_replicator_args
 from tui.commands._tls_common import add_replicator_tls_args, replicator_tls_from_args
 from tui.commands.items import open_db
 
@@ -38,17 +39,18 @@ def register(sub: Any) -> None:
     direction.add_argument("--pull-only", action="store_true", help="only fetch theirs")
     p.add_argument("--continuous", action="store_true",
                    help="keep syncing until stopped (default: exit once caught up)")
-    add_replicator_tls_args(p)
+    add_replicator_tls_args(p, from_settings=True)
     p.add_argument("--password-file", metavar="FILE", help="first line: the password")
     p.add_argument("--retries", metavar="N", type=int, default=None,
                    help="give up after N failed attempts in a row "
                         "(default: 3 one-shot, never with --continuous)")
-    p.add_argument("--heartbeat", metavar="S", type=float, default=15.0,
+    p.add_argument("--heartbeat", metavar="S", type=float,
                    help="seconds between websocket pings (default 15)")
     p.set_defaults(func=run_sync)
 
 
 def run_sync(args: argparse.Namespace) -> int:
+    fill_replicator_args(args)  # flags left out come from the settings file
     if not args.user:
         raise UsageError("The sync command needs --user NAME (the local database and the login).")
     host, port, tls, _db = split_url(args.url)
