@@ -25,10 +25,10 @@ async def serve_blob(link: Link, db: Database, req: GetBlob) -> None:
         return
     chunk = link.conn.limits.blob_chunk
     try:
-        total = await anyio.to_thread.run_sync(lambda: _size(stream))
+        total = await anyio.to_thread.run_sync(_size, db, req.digest)
         offset = min(req.offset, total)
         end = min(total, offset + req.length)
-        await anyio.to_thread.run_sync(stream.seek, offset)
+        await anyio.to_thread.run_sync(_skip, stream, offset)
         while True:
             want = min(chunk, end - offset)
             data = await anyio.to_thread.run_sync(stream.read, want) if want else b""
@@ -46,10 +46,20 @@ async def serve_blob(link: Link, db: Database, req: GetBlob) -> None:
         stream.close()
 
 
-def _size(stream: BinaryIO) -> int:
-    size = stream.seek(0, 2)
-    stream.seek(0)
-    return size
+def _size(db: Database, digest: str) -> int:
+    # The store's blob reader verifies as it reads, so it cannot seek; ask the file.
+    try:
+        return db.blobs.path_for(digest).stat().st_size
+    except OSError as err:
+        raise StoreError(f"The blob {digest} could not be read: {err.strerror}.") from err
+
+
+def _skip(stream: BinaryIO, count: int) -> None:
+    while count > 0:
+        data = stream.read(min(count, 1024 * 1024))
+        if not data:
+            return
+        count -= len(data)
 
 
 async def fetch_blob(link: Link, db: Database, ref: dict[str, Any], max_blob: int) -> bool:
