@@ -50,7 +50,8 @@ def make_listener(db: Database, db_name: str, *, data_dir: Path,
     auth = authenticate or Authenticator.for_data_dir(data_dir)
 
     async def handler(channel: ServerChannel, _db: str) -> None:
-        await serve_peer(channel, db, read_only=options.read_only, deltas=options.deltas)
+        await serve_peer(channel, db, read_only=options.read_only, deltas=options.deltas,
+                         busy=channel.busy)
 
     settings = WebSocketSettings(max_frame=options.max_frame, heartbeat=options.heartbeat)
     return Listener(handler, authenticate=auth.authenticate, databases={db_name},

@@ -82,6 +82,7 @@ class EventHub:
             except anyio.WouldBlock:
                 pass  # a slow reader loses events; status is also on `Replicator.status`
             except (anyio.BrokenResourceError, anyio.ClosedResourceError):
+                listener.close()  # the reader left; an unclosed stream warns when collected
                 self._listeners.remove(listener)
 
     def close(self) -> None:
