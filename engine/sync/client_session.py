@@ -78,6 +78,9 @@ class ClientSession:
         self.pull_pending: deque[list[Any]] = deque()  # [changes id, last_seq, complete]
         self.pull_inflight: set[DocRev] = set()
         self.pull_caught_up: int | None = None
+        # batch -> id of the revs frame after which the batch owed nothing, noted on
+        # arrival: by the time a frame is stored, later ones may already have arrived.
+        self.pull_batch_end: dict[int, int] = {}
         # push state
         self.push_window = anyio.Semaphore(PUSH_WINDOW)
         self.push_pending: deque[list[Any]] = deque()  # [last_seq, complete]
@@ -133,6 +136,8 @@ class ClientSession:
     async def _receive_loop(self, tg: TaskGroup) -> None:
         while True:
             msg = await self.link.receive()
+            if isinstance(msg, Revs) and not self.link.conn.expected(msg.batch):
+                self.pull_batch_end[msg.batch] = msg.id
             if isinstance(msg, Changes | Revs | CaughtUp):
                 self.pulls_in.send_nowait(msg)
             else:
@@ -236,7 +241,9 @@ class ClientSession:
             self.blocked[Direction.PULL] |= "filter" not in reason
         self.pull_inflight.difference_update(msg.gone)
         self.done += len(got.stored) + len(got.failed) + len(msg.gone)
-        if not self.link.conn.expected(msg.batch):
+        if self.pull_batch_end.get(msg.batch) == msg.id and not self.link.conn.expected(
+                msg.batch):
+            del self.pull_batch_end[msg.batch]
             for entry in self.pull_pending:
                 if entry[0] == msg.batch:
                     entry[2] = True

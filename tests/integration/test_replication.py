@@ -171,3 +171,31 @@ async def test_continuous_replication_carries_a_new_blob(tmp_path: Path) -> None
         await wait_for(local, lambda: local.get("pic") is not None)
         assert local.blobs.read(str(ref["digest"])) == _pattern(1_500_000)
         await rep.stop()
+
+
+@pytest.mark.parametrize("mode", [Mode.PULL, Mode.PUSH], ids=["pull", "push"])
+async def test_a_batch_spanning_several_revs_frames_arrives_whole(tmp_path: Path,
+                                                                  mode: Mode) -> None:
+    # ~1.8 MB of bodies: more than one revs frame (1 MiB budget) for one batch.
+    server = make_peer(tmp_path, "server")
+    local = Database.open(tmp_path / "client")
+    source = server.db if mode is Mode.PULL else local
+    for i in range(300):
+        source.save(f"big-{i:03d}", {"text": f"{i}" * 6000}, rev=None)
+    async with serving(server):
+        rep = await sync_once(server.replicator(local, mode=mode))
+        assert rep.status.done == rep.status.total == 300
+        assert doc_map(local) == doc_map(server.db)
+        again = await sync_once(server.replicator(local, mode=mode))
+    assert again.status.total == 0
+
+
+async def test_a_listener_with_a_small_frame_limit_sizes_its_frames_to_it(tmp_path: Path) -> None:
+    server = make_peer(tmp_path, "server", max_frame=65536)
+    for i in range(100):
+        server.db.save(f"doc-{i:03d}", {"pad": "x" * 1000}, rev=None)
+    _blob_doc(server.db, "pic", _pattern(300_000))  # several blob chunks at this limit
+    local = Database.open(tmp_path / "client")
+    async with serving(server):
+        await sync_once(server.replicator(local, mode=Mode.PULL))
+    assert doc_map(local) == doc_map(server.db)
