@@ -72,9 +72,9 @@ class Peer:
                 await self.listener.stop()
 
     def replicator(self, db: Database, *, password: str = PASSWORD, heartbeat: float = 15.0,
-                   **config: Any) -> Replicator:
-        """A replicator that syncs `db` with this peer (as alice unless told)."""
-        connect = make_connector(self.url, username=USER, password=password, tls=None,
+                   url: str | None = None, **config: Any) -> Replicator:
+        """A replicator that syncs `db` with this peer (as alice unless told; `url`: via)."""
+        connect = make_connector(url or self.url, username=USER, password=password, tls=None,
                                  heartbeat=heartbeat, connect_timeout=5)
         config.setdefault("retry", FAST_RETRY if config.get("continuous") else RetryPolicy(
             max_attempts=2, initial_wait=0.05, max_wait=0.1))

@@ -13,7 +13,9 @@ from engine.errors import AuthError
 from engine.protocol import Connection, Error, Hello, Role
 from engine.store import Database
 from engine.sync.config import Mode
+from engine.sync.listenerstatus import ClientDisconnected
 from engine.sync.status import Activity
+from tests.integration.proxy import Proxy
 from tests.integration.rig import (
     doc_map,
     fill,
@@ -184,3 +186,31 @@ async def test_garbage_bytes_and_an_oversized_frame_close_only_their_connections
     assert doc_map(local) == doc_map(server.db) == doc_map(again)
     assert closes["garbage"] in (b"", b"HTTP/1.1 400")
     assert closes["oversized"] in (1009, "eof")
+
+
+async def test_a_silent_peer_is_dropped_by_both_sides_and_the_client_reconnects(
+        tmp_path: Path) -> None:
+    server = make_peer(tmp_path, "server", heartbeat=0.5)
+    local = Database.open(tmp_path / "client")
+    async with serving(server) as tg:
+        assert server.listener is not None and server.listener.port is not None
+        proxy = Proxy(server.listener.port)
+        port = await tg.start(proxy.serve)
+        rep = server.replicator(local, continuous=True, heartbeat=0.5,
+                                url=f"ws://127.0.0.1:{port}/userdb")
+        with rep.events() as status, server.listener.events() as listener_events:
+            tg.start_soon(rep.run)
+            await wait_activity(status, Activity.IDLE)
+            proxy.freeze()
+            started = anyio.current_time()
+            offline = await wait_activity(status, Activity.OFFLINE)
+            assert anyio.current_time() - started < 5  # a few heartbeats, not a TCP timeout
+            assert "answer" in str(offline.error)  # type: ignore[union-attr]
+            with anyio.fail_after(5):
+                async for event in listener_events:
+                    if isinstance(event, ClientDisconnected):
+                        break
+            server.db.save("after-the-outage", {"v": 1}, rev=None)
+            await wait_for(local, lambda: local.get("after-the-outage") is not None)
+        assert proxy.connections >= 2
+        await rep.stop()
