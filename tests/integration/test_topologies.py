@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
 
+from engine import adjust, find_item, open_list_db, read_list, update_list
+from engine.peer import ListenOptions
 from engine.sync.link import SessionStats
 from engine.sync.replicator import Replicator
 from tests.integration.rig import Peer, doc_map, fill, make_peer, serving, wait_all
@@ -79,4 +82,43 @@ async def test_a_star_converges_with_edits_and_a_conflict_on_every_leaf(
             await rep.stop()
     winner = {p.db.get("shared").rev for p in (hub, left, right)}  # type: ignore[union-attr]
     assert len(winner) == 1
+    _assert_no_duplicates(reps, server_stats)
+
+
+def _list_peer(tmp_path: Path, name: str) -> Peer:
+    db = open_list_db(tmp_path / name, "alice")  # the sample list, the list resolver
+    return Peer(db, tmp_path / name, ListenOptions(host="127.0.0.1"))
+
+
+def _sell(peer: Peer, item: str, count: int) -> None:
+    db = peer.db
+    update_list(db, lambda body: adjust(body, item, -count, device=db.uuid, user="alice",
+                                        now=time.time()))
+
+
+def _quantity(peer: Peer, item: str) -> int | None:
+    row = find_item(read_list(peer.db), item)
+    return None if row is None else int(row["value"])
+
+
+async def test_three_kiosks_selling_at_once_leave_the_count_lower_by_every_sale(
+        tmp_path: Path, server_stats: list[SessionStats]) -> None:
+    hub, left, right = (_list_peer(tmp_path, name) for name in ("hub", "left", "right"))
+    start = _quantity(hub, "Apples")
+    assert start is not None and start >= 6
+    async with serving(hub, left, right) as tg:
+        reps = [hub.replicator(leaf.db, continuous=True) for leaf in (left, right)]
+        for rep in reps:
+            tg.start_soon(rep.run)
+        everyone = [hub.db, left.db, right.db]
+        await wait_all(everyone, lambda: _same(hub, left, right))
+        # Each kiosk sells apples before hearing of the others' sales: conflicts to merge.
+        _sell(hub, "Apples", 1)
+        _sell(left, "Apples", 2)
+        _sell(right, "Apples", 3)
+        await wait_all(everyone, lambda: all(
+            _quantity(p, "Apples") == start - 6 and not p.db.conflicts("list")
+            for p in (hub, left, right)) and _same(hub, left, right))
+        for rep in reps:
+            await rep.stop()
     _assert_no_duplicates(reps, server_stats)
