@@ -51,8 +51,7 @@ def make_listener(db: Database, db_name: str, *, data_dir: Path,
     """A Listener serving `db` at `/<db_name>` to users of the data dir's allowlist."""
     auth = authenticate or Authenticator.for_data_dir(data_dir)
     # The session must size its frames (revs batches, blob chunks) to the channel's limit.
-    limits = dataclasses.replace(DEFAULT_LIMITS, max_frame=options.max_frame,
-                                 max_bin=min(DEFAULT_LIMITS.max_bin, options.max_frame))
+    limits = dataclasses.replace(DEFAULT_LIMITS, max_frame=options.max_frame)
 
     async def handler(channel: ServerChannel, _db: str) -> None:
         await serve_peer(channel, db, read_only=options.read_only, deltas=options.deltas,

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
+from engine import items_view, open_list_db, read_list
 from tests.helpers import REPO_ROOT, cli_command, cli_env
 
 USER, PASSWORD = "bob", "password"  # from the shipped data/userallowlist.json
@@ -120,15 +121,20 @@ def items(data_dir: Path) -> dict[str, int]:
 
 def wait_items(data_dir: Path, check: Callable[[dict[str, int]], bool],
                deadline: float = 20) -> dict[str, int]:
-    """Poll `items --json` (another process owns the sync) until `check` holds."""
+    """Poll the list in `data_dir` until `check` holds (another process owns the sync).
+
+    Read in this process (the store is multi-process safe): a CLI run per poll
+    would cost most of a second.
+    """
     end = time.monotonic() + deadline
-    while True:
-        seen = items(data_dir)
-        if check(seen):
-            return seen
-        if time.monotonic() > end:
-            raise AssertionError(f"the items never matched; last seen: {seen}")
-        time.sleep(0.2)
+    with open_list_db(data_dir, USER) as db:
+        while True:
+            seen = {row["key"]: row["value"] for row in items_view(read_list(db))}
+            if check(seen):
+                return seen
+            if time.monotonic() > end:
+                raise AssertionError(f"the items never matched; last seen: {seen}")
+            time.sleep(0.1)
 
 
 def free_port() -> int:
