@@ -82,20 +82,27 @@ async def test_deletes_propagate_both_ways(tmp_path: Path) -> None:
     assert doc_map(local) == doc_map(server.db)
 
 
-async def test_a_second_sync_resumes_from_the_checkpoint(
+async def test_a_restarted_sync_resumes_from_the_checkpoint(
         tmp_path: Path, server_stats: list[SessionStats]) -> None:
     server = make_peer(tmp_path, "server")
     local = Database.open(tmp_path / "client")
     fill(local, 100, "left")
     fill(server.db, 100, "right")
     async with serving(server):
-        await sync_once(server.replicator(local))
-        # A new replicator (as after a restart) with the same two databases.
+        first = await sync_once(server.replicator(local))
+        local.close()  # as if the process ended; a new one opens the database again
+        local = Database.open(tmp_path / "client")
         again = await sync_once(server.replicator(local))
-    assert again.last_stats is not None
-    assert again.last_stats.revs_sent == 0 and again.last_stats.revs_received == 0
-    assert server_stats[-1].revs_sent == 0 and server_stats[-1].revs_received == 0
+        fill(local, 3, "later-left")
+        fill(server.db, 2, "later-right")
+        third = await sync_once(server.replicator(local))
+    assert first.last_stats is not None and again.last_stats is not None
+    assert again.last_stats.revs_sent == again.last_stats.revs_received == 0
+    assert server_stats[1].revs_sent == server_stats[1].revs_received == 0
     assert again.status.done == again.status.total == 0
+    assert third.last_stats is not None
+    assert (third.last_stats.revs_sent, third.last_stats.revs_received) == (3, 2)
+    assert doc_map(local) == doc_map(server.db)
 
 
 async def test_continuous_edits_arrive_without_a_call(tmp_path: Path) -> None:
