@@ -8,6 +8,7 @@ app's Node all build peers through these two functions.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import ssl
 from collections.abc import Callable
@@ -20,6 +21,7 @@ import httpx
 
 from engine.errors import UsageError
 from engine.net.validation import ClientAuth, ClientTLS
+from engine.protocol import DEFAULT_LIMITS
 from engine.store.database import Database
 from engine.sync.auth import Authenticator
 from engine.sync.channel import DEFAULT_MAX_FRAME, MessageChannel
@@ -53,9 +55,12 @@ def make_listener(db: Database, db_name: str, *, data_dir: Path,
     client certificate is also checked by `ClientAuth.check_peer` after the handshake.
     """
     auth = authenticate or Authenticator.for_data_dir(data_dir)
+    # The session must size its frames (revs batches, blob chunks) to the channel's limit.
+    limits = dataclasses.replace(DEFAULT_LIMITS, max_frame=options.max_frame)
 
     async def handler(channel: ServerChannel, _db: str) -> None:
-        await serve_peer(channel, db, read_only=options.read_only, deltas=options.deltas)
+        await serve_peer(channel, db, read_only=options.read_only, deltas=options.deltas,
+                         limits=limits, busy=channel.busy)
 
     settings = WebSocketSettings(max_frame=options.max_frame, heartbeat=options.heartbeat)
     return Listener(handler, authenticate=auth.authenticate, databases={db_name},
