@@ -126,6 +126,23 @@ from engine.node import (
     ListenerStopped as NodeListenerStopped,
 )
 
+# isort: split
+from engine.backup import BackupSummary, export_backup, import_backup, open_existing, user_db_path
+from engine.errors import BackupError
+from engine.settings import (
+    LOG_LEVELS,
+    Settings,
+    default_settings_path,
+    dumps_settings,
+    load_settings,
+    parse_settings,
+    save_settings,
+    settings_path,
+)
+from engine.settings import (
+    SCHEMA as SETTINGS_SCHEMA,
+)
+
 __all__ = [
     "AuthError",
     "BlobMissingError",
@@ -248,4 +265,19 @@ __all__ = [
     "PeerInfo",
     "PeerLost",
     "ReplicationChanged",
+    "BackupError",
+    "BackupSummary",
+    "export_backup",
+    "import_backup",
+    "open_existing",
+    "user_db_path",
+    "LOG_LEVELS",
+    "SETTINGS_SCHEMA",
+    "Settings",
+    "default_settings_path",
+    "dumps_settings",
+    "load_settings",
+    "parse_settings",
+    "save_settings",
+    "settings_path",
 ]

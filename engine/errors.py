@@ -104,3 +104,7 @@ class ReadOnlyError(EngineError):
 
 class BlobDigestError(StoreError):
     """Blob data does not match the digest (or length) it claims."""
+
+
+class BackupError(StoreError):
+    """A backup archive is unreadable, damaged or not a listsync backup."""

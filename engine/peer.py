@@ -8,6 +8,7 @@ app's Node all build peers through these two functions.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import ssl
 from collections.abc import Callable
@@ -19,7 +20,8 @@ from typing import cast
 import httpx
 
 from engine.errors import UsageError
-from engine.net.validation import ClientTLS
+from engine.net.validation import ClientAuth, ClientTLS
+from engine.protocol import DEFAULT_LIMITS
 from engine.store.database import Database
 from engine.sync.auth import Authenticator
 from engine.sync.channel import DEFAULT_MAX_FRAME, MessageChannel
@@ -45,17 +47,26 @@ class ListenOptions:
 
 def make_listener(db: Database, db_name: str, *, data_dir: Path,
                   ssl_context: ssl.SSLContext | None, options: ListenOptions,
-                  authenticate: Authenticator | None = None) -> Listener:
-    """A Listener serving `db` at `/<db_name>` to users of the data dir's allowlist."""
+                  authenticate: Authenticator | None = None,
+                  client_auth: ClientAuth | None = None) -> Listener:
+    """A Listener serving `db` at `/<db_name>` to users of the data dir's allowlist.
+
+    With `client_auth` (whose rules must already be in `ssl_context`), every
+    client certificate is also checked by `ClientAuth.check_peer` after the handshake.
+    """
     auth = authenticate or Authenticator.for_data_dir(data_dir)
+    # The session must size its frames (revs batches, blob chunks) to the channel's limit.
+    limits = dataclasses.replace(DEFAULT_LIMITS, max_frame=options.max_frame)
 
     async def handler(channel: ServerChannel, _db: str) -> None:
-        await serve_peer(channel, db, read_only=options.read_only, deltas=options.deltas)
+        await serve_peer(channel, db, read_only=options.read_only, deltas=options.deltas,
+                         limits=limits, busy=channel.busy)
 
     settings = WebSocketSettings(max_frame=options.max_frame, heartbeat=options.heartbeat)
     return Listener(handler, authenticate=auth.authenticate, databases={db_name},
                     host=options.host, port=options.port, ssl_context=ssl_context,
-                    settings=settings)
+                    settings=settings,
+                    check_client_cert=client_auth.check_peer if client_auth else None)
 
 
 def split_url(url: str) -> tuple[str, int, bool, str]:
@@ -84,5 +95,6 @@ def make_connector(url: str, *, username: str, password: str, tls: ClientTLS | N
         connect, url, username=username, password=password,
         ssl_context=tls.ssl_context if is_tls and tls else None,
         verify_server_cert=tls.verify_server_cert if is_tls and tls else None,
-        max_frame=max_frame, heartbeat=heartbeat, connect_timeout=connect_timeout)
+        max_frame=max_frame, heartbeat=heartbeat, connect_timeout=connect_timeout,
+        explain_tls_failure=tls.explain if is_tls and tls else None)
     return cast(Connect, factory)

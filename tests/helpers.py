@@ -5,9 +5,12 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+# Child processes read no developer's own settings file: an empty config home.
+_CONFIG_HOME = tempfile.mkdtemp(prefix="listsync-test-config-")
 
 
 def cli_env(**extra: str) -> dict[str, str]:
@@ -15,6 +18,8 @@ def cli_env(**extra: str) -> dict[str, str]:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
     env.pop("LISTSYNC_PASSWORD", None)
+    env.pop("LISTSYNC_CONFIG", None)
+    env["XDG_CONFIG_HOME"] = _CONFIG_HOME
     env.update(extra)
     return env
 

@@ -31,7 +31,9 @@ def test_wheel_holds_code_data_certs_and_the_console_command(wheel: Path) -> Non
                      "engine/_shipped/data/userallowlist.json",
                      "engine/_shipped/data/images/apples.png",
                      "engine/_shipped/certs/listener-identity.p12",
-                     "engine/_shipped/certs/listener-pinned-cert.cer"):
+                     "engine/_shipped/certs/listener-pinned-cert.cer",
+                     "tui/units/listsync-run.service", "tui/docs/settings.md",
+                     "tui/docs/raspberry-pi.md"):
         assert expected in names
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
     text = zipfile.ZipFile(wheel).read(entry_points).decode()

@@ -16,6 +16,7 @@ import sys
 from collections.abc import Sequence
 
 from engine import EngineError
+from tui.commands._settings import apply_settings
 
 # Subcommand modules, in the order `--help` lists them.
 COMMAND_MODULES = [
@@ -27,6 +28,11 @@ COMMAND_MODULES = [
     "tui.commands.sync",
     "tui.commands.peers",
     "tui.commands.demo",
+    "tui.commands.run",
+    "tui.commands.maint",
+    "tui.commands.doctor",
+    "tui.commands.service",
+    "tui.commands.settings",
 ]
 
 
@@ -46,6 +52,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--user", metavar="NAME", help="whose database to open")
     parser.add_argument("--db", metavar="NAME", default="userdb", help="database name")
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    parser.add_argument("--config", metavar="FILE", help="settings file (default: "
+                        "$LISTSYNC_CONFIG, else ~/.config/listsync/settings.toml)")
+    parser.add_argument("--kiosk", action="store_true", default=None,
+                        help="app: lock it to the inventory (quitting needs Ctrl+Q, Ctrl+X)")
+    parser.add_argument("--log-file", metavar="FILE",
+                        help="app: write the log here (default: <data dir>/listsync.log)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(sub)
@@ -60,6 +72,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING,
                             format="listsync: %(message)s")
     try:
+        apply_settings(args)  # a bad settings file stops everything before it starts
         if args.command is None:
             from tui.commands.app import run_app
 

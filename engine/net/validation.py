@@ -24,6 +24,8 @@ from engine.net.trust import TrustStore, peer_key
 log = logging.getLogger(__name__)
 
 VALIDATION_MODES = ("skip", "ca", "pinned", "tofu")
+# X509_V_ERR_CERT_NOT_YET_VALID, X509_V_ERR_CERT_HAS_EXPIRED
+_VALIDITY_ERRORS = (9, 10)
 
 
 def read_certificates(path: Path) -> list[bytes]:
@@ -68,13 +70,21 @@ class ClientTLS:
     def explain(self, err: BaseException) -> TLSValidationError:
         """A one-sentence TLSValidationError for a failed handshake (ssl error inside)."""
         cause: BaseException | None = err
+        seen: set[int] = set()  # a chain may loop back on itself
         while cause is not None and not isinstance(cause, TLSValidationError | ssl.SSLError):
+            seen.add(id(cause))
             cause = cause.__cause__ or cause.__context__  # e.g. inside httpx.ConnectError
+            if cause is not None and id(cause) in seen:
+                cause = None
         if isinstance(cause, TLSValidationError):
             return cause
         found = cause or err
         reason = (getattr(found, "verify_message", None) or getattr(found, "reason", None)
                   or str(found))
+        if self.mode == "pinned" and getattr(found, "verify_code", None) in _VALIDITY_ERRORS:
+            # OpenSSL checks dates only once the chain is trusted: this is the pinned cert.
+            return TLSValidationError(f"The TLS certificate of {self.peer} is the pinned one "
+                                      f"({self.expected}) but is not valid now: {reason}.")
         lead = {"pinned": f"is not the pinned certificate ({self.expected})",
                 "ca": f"failed ca validation against {self.expected}"}.get(
                     self.mode, f"failed {self.mode} validation")

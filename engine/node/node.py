@@ -87,6 +87,10 @@ class Node:
         self._tg.cancel_scope.cancel()
         try:
             return await self._tg.__aexit__(exc_type, exc, tb)
+        except BaseExceptionGroup as group:
+            if exc is not None and group.exceptions == (exc,):
+                raise exc from None  # the caller's own error, unwrapped (one sentence)
+            raise
         finally:
             self._tg = None
             for stream in self._subscribers:
@@ -122,7 +126,10 @@ class Node:
         """Start listening (and advertising); raises EngineError if it cannot start."""
         if self._listener is not None:
             return self._info
-        await self._task_group().start(self._run_listener)
+        try:
+            await self._task_group().start(self._run_listener)
+        except ExceptionGroup as group:
+            raise _engine_error(group) from None  # one sentence, not a group
         return self._info
 
     async def stop_listener(self) -> None:
@@ -273,6 +280,18 @@ class Node:
                                    str(status.error) if status.error else None)
         self.replications[key] = event
         self._emit(event)
+
+
+def _engine_error(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    """The first EngineError inside (nested) task-group errors, else the group itself."""
+    for exc in group.exceptions:
+        if isinstance(exc, EngineError):
+            return exc
+        if isinstance(exc, BaseExceptionGroup):
+            found = _engine_error(exc)
+            if isinstance(found, EngineError):
+                return found
+    return group
 
 
 def _host() -> str:

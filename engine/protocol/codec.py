@@ -58,32 +58,38 @@ _PLAIN = frozenset({str, int, bool, type(None)})
 
 def _walk(root: dict[str, Any], max_depth: int) -> None:
     """Bound nesting; allow only JSON values, plus bytes directly in the envelope."""
-    # Hot path (every value of every frame): exact type tests, no recursion.
-    stack: list[tuple[Any, int]] = [(root, 1)]
-    pop, push = stack.pop, stack.append
-    while stack:
-        value, depth = pop()
+    # Hot path (every value of every frame): exact type tests, no recursion, and one
+    # list per nesting level rather than a (value, depth) pair per container.
+    level: list[Any] = [root]
+    depth = 1
+    plain = _PLAIN
+    while level:
         if depth > max_depth:
             raise RemoteProtocolError(
                 f"The peer sent a frame nested deeper than {max_depth} levels."
             )
-        if type(value) is dict:
-            for key in value:
-                if type(key) is not str:
-                    raise RemoteProtocolError("The peer sent a map with a non-string key.")
-            items = value.values()
-        else:
-            items = value
-        for item in items:
-            kind = type(item)
-            if kind in _PLAIN:
-                continue
-            if kind is dict or kind is list:
-                push((item, depth + 1))
-            elif kind is float:
-                if not math.isfinite(item):
-                    raise RemoteProtocolError("The peer sent a NaN or infinite number.")
-            elif kind is not bytes or depth != 1:
-                raise RemoteProtocolError(
-                    f"The peer sent a value of unsupported type {kind.__name__}."
-                )
+        deeper: list[Any] = []
+        push = deeper.append
+        for value in level:
+            if type(value) is dict:
+                for key in value:
+                    if type(key) is not str:
+                        raise RemoteProtocolError("The peer sent a map with a non-string key.")
+                items = value.values()
+            else:
+                items = value
+            for item in items:
+                kind = type(item)
+                if kind in plain:
+                    continue
+                if kind is dict or kind is list:
+                    push(item)
+                elif kind is float:
+                    if not math.isfinite(item):
+                        raise RemoteProtocolError("The peer sent a NaN or infinite number.")
+                elif kind is not bytes or depth != 1:
+                    raise RemoteProtocolError(
+                        f"The peer sent a value of unsupported type {kind.__name__}."
+                    )
+        level = deeper
+        depth += 1

@@ -16,7 +16,6 @@ from engine.protocol.limits import (
     check_list,
     check_str,
     doc_revs,
-    revs_list,
 )
 from engine.protocol.messages import (
     Ack,
@@ -165,7 +164,8 @@ def _parse_want(item: object) -> Want:
     row = check_list(item, "docs")
     if len(row) != 3:
         raise ValueError("A missing entry is [doc_id, revs, ancestors].")
-    return Want(row[0], revs_list(row[1], "revs"), revs_list(row[2], "ancestors"))
+    # Want checks each rev on construction; checking here too would do it twice.
+    return Want(row[0], tuple(check_list(row[1], "revs")), tuple(check_list(row[2], "ancestors")))
 
 
 def _parse_proposal(item: object) -> Proposal:
@@ -180,7 +180,7 @@ def _parse_answer(item: object) -> Answer:
     if not row or not isinstance(row[0], str):
         raise ValueError("An answer is [verdict, ...].")
     if row[0] == "send" and len(row) == 2:
-        return Answer("send", revs_list(row[1], "ancestors"))
+        return Answer("send", tuple(check_list(row[1], "ancestors")))  # Answer checks them
     if row[0] == "refused" and len(row) == 2:
         return Answer("refused", reason=check_str(row[1], "reason"))
     if row[0] == "have" and len(row) == 1:

@@ -196,6 +196,11 @@ class Database:
             return Revision(doc_id, rev, node.deleted, body,
                             tree.history(rev, self.max_history))
 
+    def get_revs(self, keys: list[tuple[str, str]]) -> list[Revision | None]:
+        """`get_rev` for many (doc id, rev) pairs under one lock and one catch-up."""
+        from engine.store.peer import get_revs
+        return get_revs(self, keys)
+
     def all_docs(self, *, include_deleted: bool = False) -> list[Document]:
         with self._reading():
             docs = [self._document(d, t) for d, t in sorted(self._index.docs.items())]
@@ -260,7 +265,10 @@ class Database:
         self._index.apply(batch)
 
     def _require_blobs(self, body: dict[str, Any]) -> None:
-        for ref in blob_refs(body):
+        self._require_refs(blob_refs(body))
+
+    def _require_refs(self, refs: list[dict[str, Any]]) -> None:
+        for ref in refs:
             digest = ref.get("digest")
             check_digest(digest)
             assert isinstance(digest, str)

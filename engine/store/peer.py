@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from engine.errors import ConflictError, NotFoundError, UsageError
 from engine.store import revs
-from engine.store.journal import pack_body
+from engine.store.journal import pack_body, unpack_body
 from engine.store.revs import Revision
 
 if TYPE_CHECKING:
@@ -34,6 +34,28 @@ def revs_diff(db: Database, wanted: dict[str, list[str]]) -> dict[str, tuple[lis
     return out
 
 
+def get_revs(db: Database, keys: list[tuple[str, str]]) -> list[Revision | None]:
+    """`Database.get_rev` for each key, under one lock and catch-up for the batch."""
+    out: list[Revision | None] = []
+    with db._reading():
+        # Fetched after the catch-up: a reload replaces the index and the journal.
+        docs, cache, read, max_history = db._index.docs, db._cache, db._journal.read, db.max_history
+        for doc_id, rev in keys:
+            tree = docs.get(revs.check_doc_id(doc_id))
+            node = None if tree is None else tree.nodes.get(rev)
+            if tree is None or node is None:
+                out.append(None)
+                continue
+            body = None
+            if node.loc is not None:
+                # Bulk reads bypass the LRU: they would only evict what single reads reuse.
+                data = cache.get(node.loc[0])
+                body = unpack_body(read(*node.loc) if data is None else data)
+            out.append(Revision(doc_id, rev, node.deleted, body,
+                                tree.history(rev, max_history)))
+    return out
+
+
 def put_revisions(db: Database, revisions: list[Revision]) -> list[int]:
     """Insert revisions from a peer, with their ancestry, as one durable batch."""
     prepared = []
@@ -43,30 +65,34 @@ def put_revisions(db: Database, revisions: list[Revision]) -> list[int]:
         body = r.body if r.body is not None else ({} if r.deleted else None)
         if body is None:
             raise UsageError(f"Revision {r.rev} of {r.doc_id!r} arrived without a body.")
-        revs.check_body(body)
+        refs = revs.check_body_refs(body)
         parent = ancestors[0] if ancestors else None
         if r.body is not None and (parent or revs.generation(r.rev) == 1):
             if revs.make_rev_id(parent, r.deleted, body) != r.rev:
                 raise UsageError(f"Revision {r.rev} of {r.doc_id!r} does not match its body.")
-        prepared.append((r, ancestors, body))
+        # Packed before the write lock is taken, so other writers wait less.
+        prepared.append((r, ancestors, [] if r.deleted else refs, pack_body(body)))
     with db._writing():
         items: list[Item] = []
         seen: set[tuple[str, str]] = set()
         touched: list[str] = []
         seq = db._seq()
-        for r, ancestors, body in prepared:
-            tree = db._index.docs.get(r.doc_id)
+        docs = db._index.docs
+        for r, ancestors, refs, packed in prepared:
+            tree = docs.get(r.doc_id)
             if (tree is not None and r.rev in tree) or (r.doc_id, r.rev) in seen:
                 continue
-            if not r.deleted:
-                db._require_blobs(body)
+            if refs:
+                db._require_refs(refs)
             seen.add((r.doc_id, r.rev))
             touched.append(r.doc_id)
-            items.append(("R", [seq, r.doc_id, r.rev, ancestors, r.deleted], pack_body(body)))
+            items.append(("R", [seq, r.doc_id, r.rev, ancestors, r.deleted], packed))
             seq += 1
         if items:
             db._commit(items)
-        conflicted = [d for d in dict.fromkeys(touched) if db._index.docs[d].conflicts()]
+        docs = db._index.docs
+        conflicted = [d for d in dict.fromkeys(touched)
+                      if len(docs[d].leafs) > 1 and docs[d].conflicts()]
     if items:
         db._notify()
     if db.resolver is not None:

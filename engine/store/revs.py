@@ -56,11 +56,14 @@ class Change:
     leaves: list[str]
 
 
+# What json.dumps(..., sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+# allow_nan=False) builds on every call; made once since every revision is hashed.
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                              allow_nan=False)
+
+
 def canonical(parent: str | None, deleted: bool, body: dict[str, Any]) -> bytes:
-    return json.dumps(
-        [parent or "", deleted, body], sort_keys=True, separators=(",", ":"),
-        ensure_ascii=False, allow_nan=False,
-    ).encode("utf-8")
+    return _CANONICAL.encode([parent or "", deleted, body]).encode("utf-8")
 
 
 def make_rev_id(parent: str | None, deleted: bool, body: dict[str, Any]) -> str:
@@ -107,6 +110,44 @@ def check_body(body: object, where: str = "body") -> dict[str, Any]:
         raise UsageError(f"A document body must be a JSON object, not {type(body).__name__}.")
     _check_value(body, where)
     return body
+
+
+def check_body_refs(body: object) -> list[dict[str, Any]]:
+    """`check_body`, then the body's blob references (as `blobs.blob_refs`), in one walk."""
+    refs: list[dict[str, Any]] = []
+    stack: list[Any] = [body]
+    low, high = _INT64
+    ok = type(body) is dict
+    while stack and ok:
+        value = stack.pop()
+        if type(value) is dict:
+            if value.get("@type") == "blob":
+                refs.append(value)
+                _check_value(value, "body")  # small; its insides are not searched for refs
+                continue
+            for key in value:
+                if type(key) is not str:
+                    ok = False
+            items = value.values()
+        else:
+            items = value
+        for item in items:  # exact types only; anything else takes the slow path below
+            kind = type(item)
+            if kind is str or item is None or kind is bool:
+                continue
+            if kind is dict or kind is list:
+                stack.append(item)
+            elif kind is int:
+                ok = ok and low <= item <= high
+            elif kind is float:
+                ok = ok and math.isfinite(item)
+            else:
+                ok = False
+    if ok:
+        return refs
+    check_body(body)  # raises with the path of the offending value, or accepts a subclass
+    from engine.store.blobs import blob_refs
+    return blob_refs(body)
 
 
 def _check_value(value: object, where: str) -> None:
@@ -288,7 +329,7 @@ def check_history(rev: Revision, max_len: int) -> list[str]:
     history = list(rev.history) or [rev.rev]
     if history[0] != rev.rev:
         raise UsageError(f"The history of revision {rev.rev} does not start with it.")
-    for i, anc in enumerate(history):
+    for i, anc in enumerate(history[1:], 1):
         if generation(anc) != gen - i:
             raise UsageError(f"The history of revision {rev.rev} skips a generation at {anc}.")
     return history[1:max_len]

@@ -8,7 +8,6 @@
 from __future__ import annotations
 
 import base64
-import functools
 import hashlib
 import hmac
 import json
@@ -77,12 +76,16 @@ def _scrypt_matches(value: str, password: str) -> bool:
     return hmac.compare_digest(got, want)
 
 
-@functools.cache
+# hash_password("listsync dummy password", salt=16 zero bytes) at the default cost,
+# written out so that no login (not even the first) pays a second scrypt to make it;
+# tests/tls/test_auth.py checks it still matches the parameters above.
+_DUMMY = "n=16384,r=8,p=1$AAAAAAAAAAAAAAAAAAAAAA==$gRMsoxFkLWSGN9jrXNolvDsihBs2n3N0SU9ArgEnPCY="
+
+
 def _dummy() -> str:
     """Unknown users and plaintext entries are hashed against this, so every check
-    costs one scrypt and timing tells nothing about which names exist (made on
-    first use: importing the engine must not cost a scrypt)."""
-    return hash_password("listsync dummy password", salt=b"\0" * SALT_BYTES)
+    costs one scrypt and timing tells nothing about which names exist."""
+    return _DUMMY
 
 
 @dataclass(frozen=True)

@@ -11,12 +11,14 @@ import ipaddress
 import logging
 import ssl
 from collections.abc import Awaitable, Callable, Sequence
+from typing import TypeVar, TypeVarTuple
 
 import anyio
 from anyio.abc import ByteStream, SocketListener, SocketStream, TaskGroup, TaskStatus
-from anyio.streams.tls import TLSStream
+from anyio.streams.tls import TLSAttribute, TLSStream
 
-from engine.errors import NetworkError, RemoteProtocolError, UsageError
+from engine.errors import EngineError, NetworkError, RemoteProtocolError, UsageError
+from engine.sync import gcpolicy
 from engine.sync.listenerstatus import (
     ClientActivityChanged,
     ClientConnected,
@@ -35,6 +37,28 @@ from engine.sync.wsupgrade import Authenticator, DatabaseFilter, Rejection, acce
 log = logging.getLogger(__name__)
 
 Handler = Callable[[ServerChannel, str], Awaitable[None]]
+# Called with the client's DER certificate (None if it sent none) right after the
+# TLS handshake, before the HTTP request is read; raises to drop the connection.
+ClientCertCheck = Callable[[bytes | None], None]
+T = TypeVar("T")
+Ts = TypeVarTuple("Ts")
+
+
+class _AlertingTLSStream(TLSStream):
+    """anyio drops the alert OpenSSL wrote when a handshake fails; send it, so a
+    client refused for its certificate learns why instead of seeing a reset."""
+
+    async def _call_sslobject_method(self, func: Callable[[*Ts], T],
+                                     *args: *Ts) -> T:
+        try:
+            return await super()._call_sslobject_method(func, *args)
+        except ssl.SSLError:
+            with anyio.move_on_after(1):
+                try:
+                    await self._flush_write_bio()
+                except Exception as err:  # the peer may be gone already
+                    log.debug("Could not send the TLS alert: %r", err)
+            raise
 
 
 class Listener:
@@ -52,6 +76,7 @@ class Listener:
         settings: WebSocketSettings | None = None,
         stop_grace: float = 5.0,  # seconds stop() waits for handlers after telling clients
         max_connections: int = 512,  # sockets beyond this are closed at once
+        check_client_cert: ClientCertCheck | None = None,  # mutual TLS, after the handshake
     ) -> None:
         self.handler = handler
         self.authenticate = authenticate
@@ -62,6 +87,7 @@ class Listener:
         self.settings = settings or WebSocketSettings()
         self.stop_grace = stop_grace
         self.max_connections = max_connections
+        self.check_client_cert = check_client_cert
         self._subscribers: set[EventStream] = set()
         self._channels: dict[int, tuple[ServerChannel, ConnectionInfo]] = {}
         self._handshaking: set[anyio.CancelScope] = set()
@@ -128,6 +154,7 @@ class Listener:
         """Listen until `stop()` (or cancellation); reports the bound port when ready."""
         if self._running:
             raise UsageError("The listener is already running.")
+        gcpolicy.relax()
         try:
             multi = await anyio.create_tcp_listener(
                 local_host=self.host, local_port=self.requested_port
@@ -213,6 +240,7 @@ class Listener:
         host = str(remote[0]) if isinstance(remote, tuple) else address
         try:
             result: ServerChannel | Rejection | None = None
+            forbidden: str | None = None
             with anyio.CancelScope() as scope:
                 self._handshaking.add(scope)
                 if self._stopping:
@@ -220,14 +248,16 @@ class Listener:
                 try:
                     with anyio.fail_after(self.settings.handshake_timeout):
                         if self.ssl_context is not None:
-                            stream = await TLSStream.wrap(
+                            stream = await _AlertingTLSStream.wrap(
                                 raw, server_side=True, ssl_context=self.ssl_context,
                                 standard_compatible=False,
                             )
+                            forbidden = self._client_cert_refusal(stream)
                         result = await accept_websocket(
                             stream, peer_address=address, peer_host=host,
                             authenticate=self.authenticate,
                             databases=self.databases, settings=self.settings,
+                            forbidden=forbidden,
                         )
                 except TimeoutError:
                     log.debug("Handshake from %s timed out", address)
@@ -238,7 +268,7 @@ class Listener:
                     self._handshaking.discard(scope)
             if isinstance(result, Rejection):
                 log.debug("Refused %s: %s", address, result.reason)
-                if result.status in (401, 500):
+                if result.status in (401, 403, 500):
                     self._emit(ClientRejected(address, result.user, result.status))
             elif result is not None:
                 await self._run_channel(result, address)
@@ -250,6 +280,16 @@ class Listener:
             self._tasks -= 1
             if self._tasks == 0:
                 self._tasks_done.set()
+
+    def _client_cert_refusal(self, stream: ByteStream) -> str | None:
+        """Why mutual TLS refuses this client (answered with 403), or None."""
+        if self.check_client_cert is None:
+            return None
+        try:
+            self.check_client_cert(stream.extra(TLSAttribute.peer_certificate_binary, None))
+        except EngineError as err:
+            return str(err)
+        return None
 
     async def _run_channel(self, channel: ServerChannel, address: str) -> None:
         cid = self._next_id

@@ -16,6 +16,7 @@ from anyio.streams.memory import MemoryObjectReceiveStream
 
 from engine.errors import EngineError, NetworkError, UsageError
 from engine.store.database import Database
+from engine.sync import gcpolicy
 from engine.sync.channel import MessageChannel
 from engine.sync.client_session import ClientSession, checkpoint_id
 from engine.sync.config import ReplicatorConfig
@@ -57,6 +58,7 @@ class Replicator:
         """Replicate until done (one-shot), stopped, or failed for good (raises)."""
         if self._scope is not None:
             raise UsageError("This replicator is already running.")
+        gcpolicy.relax()
         attempt = 0
         with anyio.CancelScope() as self._scope:
             try:
@@ -76,6 +78,8 @@ class Replicator:
                         limit = self.config.retry.max_attempts
                         if limit and attempt >= limit:
                             self._set(Activity.STOPPED, error=failure)
+                            if failure is err:
+                                raise  # `raise err from err` would make its cause itself
                             raise failure from err
                         self._set(Activity.OFFLINE, error=failure)
                         await anyio.sleep(self.config.retry.wait(attempt))

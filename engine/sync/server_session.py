@@ -42,6 +42,7 @@ from engine.protocol import (
 )
 from engine.store.database import Database
 from engine.sync.blobxfer import serve_blob
+from engine.sync.busy import BusyContext, BusyMarks
 from engine.sync.channel import MessageChannel
 from engine.sync.link import Link, SessionStats, one_error
 from engine.sync.transfer import RevisionReceiver, RevisionSender
@@ -52,25 +53,31 @@ FEED_WINDOW = 4  # changes frames the client may leave unanswered
 
 async def serve_peer(channel: MessageChannel, db: Database, *, read_only: bool = False,
                      deltas: bool = True, peer_id: str | None = None,
-                     limits: Limits = DEFAULT_LIMITS, stats: SessionStats | None = None) -> None:
-    """Serve one client until it disconnects; raises ProtocolError if it broke the rules."""
+                     limits: Limits = DEFAULT_LIMITS, stats: SessionStats | None = None,
+                     busy: BusyContext | None = None) -> None:
+    """Serve one client until it disconnects; raises ProtocolError if it broke the rules.
+
+    `busy` (like `ServerChannel.busy`) is entered while revisions or blobs move."""
     link = Link(channel, Connection(Role.SERVER, limits), stats)
+    marks = BusyMarks(busy)
     try:
         with one_error():
-            await _Server(link, db, read_only, deltas, peer_id).run()
+            await _Server(link, db, read_only, deltas, peer_id, marks).run()
     except NetworkError:
         return  # the client went away: a normal end for a passive peer
     except LocalProtocolError as err:
         await link.fail("internal", "The server hit an internal error.")
         raise ProtocolError(f"This peer broke the sync protocol: {err}") from err
     finally:
+        marks.release_all()
         await link.close()
 
 
 class _Server:
     def __init__(self, link: Link, db: Database, read_only: bool, deltas: bool,
-                 peer_id: str | None) -> None:
+                 peer_id: str | None, marks: BusyMarks) -> None:
         self.link = link
+        self.marks = marks
         self.db = db
         self.read_only = read_only
         self.deltas = deltas
@@ -97,7 +104,7 @@ class _Server:
         await self.link.send(Hello(self.peer_id, self.db.uuid, features, self.read_only,
                                    re=hello.id))
         deltas = self.deltas and "deltas" in hello.features
-        self.sender = RevisionSender(self.link, self.db, deltas=deltas)
+        self.sender = RevisionSender(self.link, self.db, deltas=deltas, on_done=self._sent)
         self.receiver = RevisionReceiver(self.link, self.db)
         async with anyio.create_task_group() as tg:
             tg.start_soon(self.sender.run)
@@ -112,12 +119,14 @@ class _Server:
             self.windows.pop(msg.re).release()
             if msg.docs:
                 self.sender.enqueue(msg.re, list(msg.docs))
+            else:
+                self.marks.release(("pull", msg.re))
         elif isinstance(msg, Propose | Revs):
             self.pushes_in.send_nowait(msg)
         elif isinstance(msg, Ack):
             await self.sender.on_ack(msg)
         elif isinstance(msg, GetBlob):
-            tg.start_soon(serve_blob, self.link, self.db, msg)
+            tg.start_soon(self._serve_blob, msg)
         elif isinstance(msg, Ping):
             await self.link.send(Pong(msg.id))
         elif isinstance(msg, Error) and msg.fatal:
@@ -125,14 +134,23 @@ class _Server:
                 raise ProtocolError(f"The peer gave up on the session: {msg.message}")
             raise NetworkError(f"The peer ended the session: {msg.message}")
 
+    async def _sent(self, batch: int) -> None:
+        self.marks.release(("pull", batch))
+
+    async def _serve_blob(self, msg: GetBlob) -> None:
+        with self.marks.during():
+            await serve_blob(self.link, self.db, msg)
+
     async def _feed(self, sub: Subscribe) -> None:
         window = anyio.Semaphore(FEED_WINDOW)
-        since = await self._drain(sub, sub.since, window)
+        with self.marks.during():
+            since = await self._drain(sub, sub.since, window)
         if not sub.continuous:
             return
         async with aclosing(cast(AsyncGenerator[int, None], self.db.subscribe(since))) as updates:
             async for _ in updates:
-                since = await self._drain(sub, since, window)
+                with self.marks.during():
+                    since = await self._drain(sub, since, window)
 
     async def _drain(self, sub: Subscribe, since: int, window: anyio.Semaphore) -> int:
         """Send every change after `since`, then caught_up; returns the new since."""
@@ -150,6 +168,7 @@ class _Server:
             def make(request_id: int, entries: tuple[Change, ...] = entries,
                      last: int = last) -> Changes:
                 self.windows[request_id] = window
+                self.marks.hold(("pull", request_id))  # until answered and its revs acked
                 return Changes(request_id, sub.id, entries, last)
 
             await self.link.send(make)
@@ -158,14 +177,21 @@ class _Server:
         return since
 
     async def _push_worker(self) -> None:
-        async for msg in self.pushes:
-            if isinstance(msg, Propose):
-                await self._answer(msg)
-            else:
-                received = await self.receiver.handle(msg)
-                self.awaiting.difference_update((r.doc_id, r.rev) for r in received.stored)
-                self.awaiting.difference_update(key for key, _ in received.failed)
-                self.awaiting.difference_update(msg.gone)
+        async with self.pushes:
+            async for msg in self.pushes:
+                if isinstance(msg, Propose):
+                    await self._answer(msg)
+                else:
+                    with self.marks.during():
+                        received = await self.receiver.handle(msg)
+                    self.awaiting.difference_update((r.doc_id, r.rev) for r in received.stored)
+                    self.awaiting.difference_update(key for key, _ in received.failed)
+                    self.awaiting.difference_update(msg.gone)
+                # Busy from answering "send" until every revision asked for has come.
+                if self.awaiting:
+                    self.marks.hold("push")
+                else:
+                    self.marks.release("push")
 
     async def _answer(self, msg: Propose) -> None:
         if self.read_only:

@@ -28,16 +28,16 @@ def load_revisions(db: Database, wants: list[Want], deltas: bool
     """The wanted revisions ready to send, and those we can no longer produce."""
     out: list[RevisionData] = []
     gone: list[DocRev] = []
-    for want in wants:
-        for rev in want.revs:
-            found = db.get_rev(want.doc_id, rev)
-            if found is None or (found.body is None and not found.deleted):
-                gone.append((want.doc_id, rev))
-                continue
-            body = found.body if found.body is not None else {}
-            history = tuple(found.history) or (rev,)
-            data = _as_delta(db, want, found, body, history) if deltas and want.ancestors else None
-            out.append(data or RevisionData(want.doc_id, rev, found.deleted, history, body=body))
+    pairs = [(want, rev) for want in wants for rev in want.revs]
+    loaded = db.get_revs([(want.doc_id, rev) for want, rev in pairs])
+    for (want, rev), found in zip(pairs, loaded, strict=True):
+        if found is None or (found.body is None and not found.deleted):
+            gone.append((want.doc_id, rev))
+            continue
+        body = found.body if found.body is not None else {}
+        history = tuple(found.history) or (rev,)
+        data = _as_delta(db, want, found, body, history) if deltas and want.ancestors else None
+        out.append(data or RevisionData(want.doc_id, rev, found.deleted, history, body=body))
     return out, gone
 
 

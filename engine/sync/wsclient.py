@@ -258,12 +258,14 @@ async def connect(
     heartbeat: float = 15.0,
     connect_timeout: float = 10.0,
     close_timeout: float = 2.0,
+    explain_tls_failure: Callable[[BaseException], TLSValidationError] | None = None,
 ) -> AsyncIterator[ClientChannel]:
     """Connect to `ws[s]://host:port/<db>` with Basic auth; yields a `MessageChannel`.
 
     `verify_server_cert(der)` runs right after the TLS handshake, before any
     HTTP byte is sent, and raises TLSValidationError to abort. Without it and
-    without `ssl_context`, normal CA validation applies.
+    without `ssl_context`, normal CA validation applies. `explain_tls_failure`
+    words a certificate the handshake refused in terms of the validation mode.
     """
     try:
         parsed = httpx.URL(url)
@@ -278,7 +280,9 @@ async def connect(
         raise UsageError("A server certificate check needs a wss:// URL.")
     where = f"{parsed.host}:{parsed.port or (443 if tls else 80)}"
     db = parsed.path.lstrip("/")
-    if ssl_context is None:
+    verify: ssl.SSLContext | bool = False  # ws://: no TLS, and no CA store to load
+    if ssl_context is None and tls:
+        # Loading the system CA store costs 50-300 ms, so only a wss:// connection does it.
         ssl_context = ssl.create_default_context()
         if verify_server_cert is not None:
             # The callback is the validation (pinning, TOFU); the CA store is not asked.
@@ -292,7 +296,7 @@ async def connect(
     )
     try:
         async with httpx.AsyncClient(
-            verify=ssl_context, timeout=httpx.Timeout(connect_timeout), trust_env=False,
+            verify=ssl_context or verify, timeout=httpx.Timeout(connect_timeout), trust_env=False,
             auth=httpx.BasicAuth(username, password),
         ) as client, aconnect_ws(
             str(parsed.copy_with(scheme="https" if tls else "http")), client,
@@ -315,7 +319,10 @@ async def connect(
         leaf = _unwrap(err)
         if leaf is None:
             raise
-        mapped = _map_error(leaf, where, db)
+        mapped = _map_error(leaf, where, db, tls=tls)
+        if explain_tls_failure is not None and isinstance(
+                _cause(leaf, ssl.SSLError), ssl.SSLCertVerificationError):
+            mapped = explain_tls_failure(leaf)
         if mapped is err:
             raise
         if mapped is leaf:
@@ -359,13 +366,16 @@ def _closed_error(code: int, reason: str | None) -> NetworkError:
     return NetworkError(f"The peer closed the connection (code {code}{text}).")
 
 
-def _map_error(err: BaseException, where: str, db: str) -> BaseException:
+def _map_error(err: BaseException, where: str, db: str, *, tls: bool) -> BaseException:
     if isinstance(err, EngineError):
         return err
     if isinstance(err, WebSocketUpgradeError):
         status = err.response.status_code
         if status == 401:
             return AuthError("The peer refused the user name or password.")
+        if status == 403:  # our listener's answer to a client cert mutual TLS refused
+            return TLSValidationError(f"The peer at {where} does not accept our client "
+                                      "certificate (HTTP 403).")
         if status == 404:
             return NetworkError(f"The peer at {where} has no database named {db!r}.")
         return NetworkError(f"The peer at {where} refused the websocket upgrade (HTTP {status}).")
@@ -383,6 +393,11 @@ def _map_error(err: BaseException, where: str, db: str) -> BaseException:
             return TLSValidationError(
                 f"The certificate of {where} failed validation: {cause.verify_message}."
             )
+        if isinstance(cause, ssl.SSLError) and cause.reason == "WRONG_VERSION_NUMBER":
+            return TLSValidationError(f"The peer at {where} does not speak TLS; if it is a "
+                                      "plaintext listener, use a ws:// URL.")
+        if isinstance(cause, ssl.SSLError) and "ALERT" in (cause.reason or ""):
+            return _refused_session(cause, where)  # over TLS 1.2, a refused client cert
         if isinstance(cause, ssl.SSLError):
             detail = cause.reason or cause.strerror or "handshake failed"
             return TLSValidationError(f"The TLS handshake with {where} failed: {detail}.")
@@ -391,9 +406,24 @@ def _map_error(err: BaseException, where: str, db: str) -> BaseException:
         return NetworkError(f"Could not connect to {where}: {reason}.")
     if isinstance(err, httpx.UnsupportedProtocol | httpx.InvalidURL):
         return UsageError(f"Cannot connect to {where}: {err}.")
+    alert = _cause(err, ssl.SSLError)
+    if isinstance(alert, ssl.SSLError) and "ALERT" in (alert.reason or ""):
+        # The listener ended the session after our handshake finished (TLS 1.3).
+        return _refused_session(alert, where)
+    if isinstance(err, httpx.RemoteProtocolError) and not tls:
+        # What a TLS listener does with a plaintext request: hang up, say nothing.
+        return NetworkError(f"The peer at {where} hung up without answering; if it uses TLS, "
+                            "use a wss:// URL.")
     if isinstance(err, httpx.TransportError | OSError | anyio.BrokenResourceError):
         return NetworkError(f"The connection to {where} failed.")
     return err
+
+
+def _refused_session(alert: ssl.SSLError, where: str) -> TLSValidationError:
+    """The listener sent a TLS alert: mostly, it refused our client certificate (or none)."""
+    reason = (alert.reason or "alert").lower().replace("_", " ")
+    return TLSValidationError(f"The peer at {where} refused the TLS session ({reason}); it may "
+                              "require a client certificate it trusts.")
 
 
 def _cause(err: BaseException, kind: type[BaseException]) -> BaseException | None:

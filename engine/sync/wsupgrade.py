@@ -51,6 +51,7 @@ def _http_response(status: int, phrase: str, *extra: str) -> bytes:
 
 UNAUTHORIZED = _http_response(401, "Unauthorized", 'WWW-Authenticate: Basic realm="listsync"')
 NOT_FOUND = _http_response(404, "Not Found")
+FORBIDDEN = _http_response(403, "Forbidden")
 BAD_REQUEST = _http_response(400, "Bad Request")
 SERVER_ERROR = _http_response(500, "Internal Server Error")
 
@@ -86,13 +87,16 @@ async def accept_websocket(
     authenticate: Authenticator,
     databases: DatabaseFilter,
     settings: WebSocketSettings | None = None,
+    forbidden: str | None = None,
 ) -> ServerChannel | Rejection:
     """Read one upgrade request and answer it; the caller applies the handshake timeout.
 
     Non-websocket requests get 404 at once; missing, malformed or wrong
     credentials get the same 401; only then an unknown database gets 404, so
     an unauthenticated client learns no database names. `authenticate` gets
-    `peer_host` (the address without port, for per-host throttling).
+    `peer_host` (the address without port, for per-host throttling). With
+    `forbidden` (why: e.g. a refused client certificate) any request gets 403
+    unchecked; it is read first, so the client gets the answer, not a reset.
     """
     settings = settings or WebSocketSettings()
     http = h11.Connection(h11.SERVER, max_incomplete_event_size=settings.max_request_bytes)
@@ -113,6 +117,9 @@ async def accept_websocket(
             break
         return Rejection(None, "closed before a complete request")
 
+    if forbidden is not None:
+        await _send_quietly(stream, FORBIDDEN)
+        return Rejection(403, forbidden)
     path = event.target.decode("latin-1").split("?", 1)[0]
     ws = WSConnection(ConnectionType.SERVER)
     try:

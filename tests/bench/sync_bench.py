@@ -31,7 +31,10 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
-ANCHOR = REPO.parent / "shared" / "anchors" / "pouchdb"
+# The shared folder sits beside the main checkout; a worktree (/work/wt/<name>) is one deeper.
+ANCHOR = next((p / "shared" / "anchors" / "pouchdb" for p in REPO.parents
+               if (p / "shared" / "anchors" / "pouchdb").is_dir()),
+              REPO.parent / "shared" / "anchors" / "pouchdb")
 
 
 def make_docs(prefix: str, start: int, count: int, seed: int) -> list[tuple[str, dict[str, Any]]]:

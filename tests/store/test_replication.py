@@ -179,3 +179,15 @@ def test_a_tombstone_arriving_without_body_is_stored_as_deleted(db: Database) ->
     doc = db.get("d")
     assert doc is not None and doc.deleted and doc.rev == tomb
     assert db.all_docs() == [] and db.check() == []
+
+
+def test_get_revs_answers_like_get_rev_for_each_key(db: Database) -> None:
+    chain = edits(3)
+    db.put_revisions([as_revision("a", chain)])
+    db.save("b", {"x": 1}, rev=None)
+    keys = [("a", chain[-1][0]), ("a", chain[0][0]), ("b", db.leaves("b")[0]),
+            ("a", "9-" + "0" * 32), ("nope", chain[0][0])]
+    assert db.get_revs(keys) == [db.get_rev(d, r) for d, r in keys]
+    assert db.get_revs(keys)[0] == Revision("a", chain[-1][0], False, chain[-1][1],
+                                            [rev for rev, _ in reversed(chain)])
+    assert db.get_revs(keys)[3:] == [None, None]

@@ -7,9 +7,12 @@ import itertools
 import pytest
 
 from engine.errors import InvalidIdError, UsageError
+from engine.store.blobs import blob_refs
 from engine.store.revs import (
     Revision,
     RevTree,
+    check_body,
+    check_body_refs,
     check_doc_id,
     check_history,
     generation,
@@ -178,3 +181,24 @@ def test_chain_and_branch_trimming_agree() -> None:
         general.leafs.remove(extra)
         assert {(n.rev, n.parent, n.loc) for n in fast.nodes.values()} == {
             (n.rev, n.parent, n.loc) for n in general.nodes.values()}, i
+
+
+@pytest.mark.parametrize("body", [
+    {"a": [1, 2.5, None, True, {"b": "c"}]},
+    {"img": {"@type": "blob", "digest": "sha256-" + "a" * 64, "length": 3,
+             "content_type": "x/y"}, "list": [{"@type": "blob", "digest": "d"}]},
+    {},
+])
+def test_check_body_refs_finds_what_blob_refs_finds(body: dict[str, object]) -> None:
+    assert check_body_refs(body) == blob_refs(body)
+
+
+@pytest.mark.parametrize("body", [
+    {"a": float("nan")}, {"a": [2**64]}, {"a": {1: 2}}, {"a": b"x"}, {"a": ("t",)},
+    {"ref": {"@type": "blob", "bad": float("inf")}},
+])
+def test_check_body_refs_refuses_what_check_body_refuses(body: dict[str, object]) -> None:
+    with pytest.raises(UsageError):
+        check_body(body)
+    with pytest.raises(UsageError):
+        check_body_refs(body)

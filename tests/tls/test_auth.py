@@ -197,3 +197,9 @@ async def test_many_wrong_guesses_from_one_address_are_slowed_but_not_other_addr
     # 10 free guesses, then 10 per second: 20 more guesses need at least 2 s.
     assert attacker_time[0] >= 1.9
     assert other_time[0] < 0.5
+
+
+def test_the_written_out_dummy_hash_matches_the_current_scrypt_cost() -> None:
+    # Unknown users are checked against it: it must cost what a real entry costs.
+    assert auth._dummy() == auth.hash_password("listsync dummy password",
+                                               salt=b"\0" * auth.SALT_BYTES)

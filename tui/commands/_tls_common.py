@@ -4,7 +4,6 @@ that `serve` and `sync` add with `add_listener_tls_args` / `add_replicator_tls_a
 from __future__ import annotations
 
 import argparse
-import os
 import ssl
 from pathlib import Path
 
@@ -16,6 +15,7 @@ from engine import (
     Identity,
     UsageError,
     client_validation,
+    default_data_dir,
     generated_identity,
     listener_ssl_context,
     load_identity,
@@ -26,17 +26,18 @@ def data_dir_of(args: argparse.Namespace) -> Path:
     """--data-dir, else $XDG_DATA_HOME/listsync, else ~/.local/share/listsync."""
     if getattr(args, "data_dir", None):
         return Path(args.data_dir).expanduser()
-    xdg = os.environ.get("XDG_DATA_HOME")
-    base = Path(xdg) if xdg else Path.home() / ".local" / "share"
-    return base / "listsync"
+    return default_data_dir()
 
 
 # --- TLS flags for `serve` and `sync` (call these from those commands) ---
 
-def add_listener_tls_args(parser: argparse.ArgumentParser, *, with_mode: bool = True) -> None:
-    """`serve`'s TLS flags: --tls MODE, a custom identity, and mutual TLS."""
+def add_listener_tls_args(parser: argparse.ArgumentParser, *, with_mode: bool = True,
+                          from_settings: bool = False) -> None:
+    """`serve`'s TLS flags: --tls MODE, a custom identity, and mutual TLS.
+    `from_settings`: leave --tls None when absent, for the settings file to fill in."""
     if with_mode:
-        parser.add_argument("--tls", choices=TLS_MODES, default="anonymous",
+        parser.add_argument("--tls", choices=TLS_MODES,
+                            default=None if from_settings else "anonymous",
                             help="listener identity (default: anonymous)")
     parser.add_argument("--identity", metavar="FILE",
                         help="with --tls bundled: your PKCS#12 or PEM identity instead of the "
@@ -84,10 +85,13 @@ def listener_tls_from_args(
     return ctx, identity, client_auth
 
 
-def add_replicator_tls_args(parser: argparse.ArgumentParser, *, with_mode: bool = True) -> None:
-    """`sync`'s TLS flags: --validation MODE, its files, and a client identity for mTLS."""
+def add_replicator_tls_args(parser: argparse.ArgumentParser, *, with_mode: bool = True,
+                            from_settings: bool = False) -> None:
+    """`sync`'s TLS flags: --validation MODE, its files, and a client identity for mTLS.
+    `from_settings`: leave --validation None when absent, for the settings file to fill in."""
     if with_mode:
-        parser.add_argument("--validation", choices=VALIDATION_MODES, default="tofu",
+        parser.add_argument("--validation", choices=VALIDATION_MODES,
+                            default=None if from_settings else "tofu",
                             help="how to trust the listener's certificate (default: tofu)")
         parser.add_argument("--pinned-cert", metavar="FILE",
                             help="with --validation pinned: the listener's certificate")

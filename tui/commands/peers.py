@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-from pathlib import Path
 
 import anyio
 
@@ -22,6 +20,7 @@ from engine import (
     multicast_available,
     peer_key,
 )
+from tui.commands._tls_common import data_dir_of
 
 _EPILOG = """\
 examples:
@@ -55,15 +54,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.set_defaults(func=run)
 
 
-def _data_dir(args: argparse.Namespace) -> Path:
-    if args.data_dir:
-        return Path(args.data_dir)
-    xdg = os.environ.get("XDG_DATA_HOME")
-    return (Path(xdg) if xdg else Path.home() / ".local" / "share") / "listsync"
-
-
 def run(args: argparse.Namespace) -> int:
-    manual = ManualPeers(_data_dir(args))
+    manual = ManualPeers(data_dir_of(args))
     if args.peers_action == "add":
         added = manual.add(args.endpoint)
         print(f"added {args.endpoint}" if added else f"{args.endpoint} was already added")
@@ -80,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
     if check:
         found = anyio.run(lambda: browse_once(args.timeout, interfaces=args.interface))
     peers = merged_peers(found, remembered)
-    trust = TrustStore.for_data_dir(_data_dir(args))
+    trust = TrustStore.for_data_dir(data_dir_of(args))
     # Adverts are unauthenticated: a fingerprint unlike the one tofu remembered is only
     # flagged here; the TLS handshake of `sync --validation tofu` is what refuses it.
     suspicious = {id(p) for p in peers

@@ -8,11 +8,8 @@ comes from $LISTSYNC_PASSWORD, --password-file, or a prompt on a terminal.
 from __future__ import annotations
 
 import argparse
-import getpass
-import os
 import signal
 import sys
-from pathlib import Path
 from typing import Any
 
 import anyio
@@ -28,6 +25,8 @@ from engine import (
     make_connector,
     split_url,
 )
+from tui.commands._passwords import read_password
+from tui.commands._settings import fill_replicator_args
 from tui.commands._tls_common import add_replicator_tls_args, replicator_tls_from_args
 from tui.commands.items import open_db
 
@@ -40,35 +39,18 @@ def register(sub: Any) -> None:
     direction.add_argument("--pull-only", action="store_true", help="only fetch theirs")
     p.add_argument("--continuous", action="store_true",
                    help="keep syncing until stopped (default: exit once caught up)")
-    add_replicator_tls_args(p)
+    add_replicator_tls_args(p, from_settings=True)
     p.add_argument("--password-file", metavar="FILE", help="first line: the password")
     p.add_argument("--retries", metavar="N", type=int, default=None,
                    help="give up after N failed attempts in a row "
                         "(default: 3 one-shot, never with --continuous)")
-    p.add_argument("--heartbeat", metavar="S", type=float, default=15.0,
+    p.add_argument("--heartbeat", metavar="S", type=float,
                    help="seconds between websocket pings (default 15)")
     p.set_defaults(func=run_sync)
 
 
-def read_password(password_file: str | None) -> str:
-    """--password-file, else $LISTSYNC_PASSWORD, else a prompt on a terminal."""
-    if password_file:
-        try:
-            text = Path(password_file).read_text(encoding="utf-8")
-        except OSError as err:
-            raise UsageError(f"Could not read the password file {password_file}: "
-                             f"{err.strerror}.") from err
-        return text.splitlines()[0] if text else ""
-    env = os.environ.get("LISTSYNC_PASSWORD")
-    if env is not None:
-        return env
-    if not sys.stdin.isatty():
-        raise UsageError("No password given: set $LISTSYNC_PASSWORD, use --password-file, "
-                         "or run on a terminal.")
-    return getpass.getpass("Password: ")
-
-
 def run_sync(args: argparse.Namespace) -> int:
+    fill_replicator_args(args)  # flags left out come from the settings file
     if not args.user:
         raise UsageError("The sync command needs --user NAME (the local database and the login).")
     host, port, tls, _db = split_url(args.url)
@@ -77,6 +59,12 @@ def run_sync(args: argparse.Namespace) -> int:
     retries = args.retries if args.retries is not None else (0 if args.continuous else 3)
     if retries < 0:
         raise UsageError("--retries must be 0 (never give up) or more.")
+    if not tls and (args.pinned_cert or args.ca_file or args.client_identity
+                    or args.validation in ("ca", "pinned")):
+        # The user meant to check the peer; over ws:// nothing would be checked and the
+        # password would go in the clear to whoever answers.
+        raise UsageError(f"--validation {args.validation} and its certificate files need a "
+                         f"wss:// URL, not {args.url}.")
     password = read_password(args.password_file)
     client_tls = replicator_tls_from_args(args, host, port) if tls else None
     if not tls:
