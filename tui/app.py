@@ -11,8 +11,9 @@ from __future__ import annotations
 import contextlib
 import inspect
 import logging
+import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -25,6 +26,7 @@ from textual.reactive import reactive
 from textual.screen import ModalScreen, Screen
 from textual.worker import NoActiveWorker, WorkerCancelled, WorkerFailed, get_current_worker
 
+import engine
 from engine import EngineError
 from tui import prefs
 from tui.engine_bridge import CLOSE_SECONDS, NodeBridge, clock_text
@@ -50,6 +52,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 MAX_ACTIVITY = 500  # lines kept in the activity log
+KIOSK_CHORD_SECONDS = 2.0  # kiosk: Ctrl+X must follow Ctrl+Q within this to quit
 SECTIONS: dict[str, type[Screen[Any]]] = {
     "peers": PeersScreen,
     "listener": ListenerScreen,
@@ -92,6 +95,7 @@ class ListsyncApp(App[int]):
                 tooltip="Settings: TLS, port, advertising"),
         Binding("escape", "back", "Back", show=False, tooltip="Back to the inventory"),
         Binding("ctrl+q", "quit", "Quit", show=False, priority=True),
+        Binding("ctrl+x", "kiosk_quit", show=False, priority=True),
     ]
 
     listener: reactive[ListenerView] = reactive(ListenerView, always_update=True)
@@ -102,7 +106,8 @@ class ListsyncApp(App[int]):
                  user: str | None = None, password: str | None = None,
                  device: str | None = None, start_node: bool = True,
                  node_options: dict[str, Any] | None = None,
-                 sync_with: str | None = None) -> None:
+                 sync_with: str | None = None, settings: engine.Settings | None = None,
+                 kiosk: bool = False) -> None:
         super().__init__()
         self.data_dir = data_dir
         self.opener = opener
@@ -117,7 +122,12 @@ class ListsyncApp(App[int]):
         self.sync_with = sync_with  # a peer (host:port) to add and sync with once logged in
         self.session: Session | None = None
         self.bridge = NodeBridge(self.post_message)
-        self.settings = prefs.Settings()
+        # The shared settings file (engine's API); None: load it (--config, $LISTSYNC_CONFIG,
+        # else the default path) when the app starts.
+        self.settings = settings if settings is not None else engine.Settings()
+        self._settings_given = settings is not None
+        self.kiosk = kiosk
+        self._quit_armed_at: float | None = None
 
     # Start and login --------------------------------------------------------
 
@@ -137,12 +147,14 @@ class ListsyncApp(App[int]):
         if self.session is not None:
             self.session.db.close()
 
-    def _load_settings(self) -> prefs.Settings:
+    def _load_settings(self) -> engine.Settings:
+        if self._settings_given:
+            return self.settings
         try:
-            return prefs.load_settings(self.data_dir)
+            return engine.load_settings()
         except EngineError as err:
             self.report(err)
-            return prefs.Settings()
+            return engine.Settings()
 
     def on_login_screen_submitted(self, message: LoginScreen.Submitted) -> None:
         self.log_in(message.user, message.password)
@@ -202,8 +214,22 @@ class ListsyncApp(App[int]):
         ready = self.bridge.start_listener if start_listener else None
         if self.sync_with is not None:
             ready = self.bridge.sync_with_peer(self.sync_with, ready)
-        kwargs = {**self.settings.node_kwargs(), **self.node_options}
-        await self.engine_call(partial_run(self.bridge, session, kwargs, self.data_dir, ready))
+        node_settings = await self.engine_call(self._node_settings)
+        if node_settings is not None:
+            await self.engine_call(partial_run(self.bridge, session, node_settings,
+                                               self.data_dir, ready))
+
+    def _node_settings(self) -> engine.NodeSettings:
+        password = None
+        path = self.settings.listener_identity_password_file
+        if path is not None:
+            try:
+                password = path.read_text(encoding="utf-8").splitlines()[0]
+            except (OSError, IndexError) as err:
+                raise engine.ConfigError(f"Could not read the identity password from {path}."
+                                         ) from err
+        node = self.settings.node_settings(identity_password=password)
+        return replace(node, **self.node_options)
 
     async def stop_node(self) -> None:
         """Cancel the running Node's worker (other than this one) and wait until it has stopped."""
@@ -217,9 +243,10 @@ class ListsyncApp(App[int]):
                 with contextlib.suppress(WorkerCancelled, WorkerFailed):
                     await worker.wait()
 
-    def apply_settings(self, settings: prefs.Settings) -> None:
-        """Save new settings and restart the node with them (listener too, if it was on)."""
-        prefs.save_settings(self.data_dir, settings)
+    def apply_settings(self, settings: engine.Settings) -> None:
+        """Save new settings to the settings file and restart the node with them (listener
+        too, if it was on)."""
+        engine.save_settings(settings)
         self.settings = settings
         if self.session is not None and self.start_node:
             self.run_node(start_listener=self.listener.running)
@@ -241,9 +268,25 @@ class ListsyncApp(App[int]):
     # Navigation --------------------------------------------------------------
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if self.kiosk and action in {"goto", "command_palette"}:
+            return False  # locked to the inventory (tui/docs/raspberry-pi.md, "A kiosk")
         if action in {"goto", "back"}:
             return self.session is not None and not isinstance(self.screen, ModalScreen)
         return True
+
+    async def action_quit(self) -> None:
+        if not self.kiosk:
+            self.exit()
+            return
+        # Kiosk: Ctrl+Q then Ctrl+X within KIOSK_CHORD_SECONDS, so a stray key never quits.
+        self._quit_armed_at = time.monotonic()
+        self.notify("Press Ctrl+X to quit.", timeout=KIOSK_CHORD_SECONDS)
+
+    def action_kiosk_quit(self) -> None:
+        armed = self._quit_armed_at
+        self._quit_armed_at = None
+        if self.kiosk and armed is not None and time.monotonic() - armed <= KIOSK_CHORD_SECONDS:
+            self.exit()
 
     def action_goto(self, name: str) -> None:
         if name == "inventory":
@@ -302,7 +345,7 @@ def partial_goto(app: ListsyncApp, name: str) -> Callable[[], None]:
     return lambda: app.action_goto(name)
 
 
-def partial_run(bridge: NodeBridge, session: Session, settings: dict[str, Any], data_dir: Path,
+def partial_run(bridge: NodeBridge, session: Session, settings: Any, data_dir: Path,
                 ready: Callable[[], Any] | None) -> Callable[[], Any]:
     async def run() -> None:
         await bridge.run(session.db, user=session.user, password=session.password,

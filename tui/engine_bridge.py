@@ -185,16 +185,15 @@ class NodeBridge:
         self._node: Any = None
         self.state = NodeState()
 
-    async def run(self, db: Any, *, user: str, password: str, settings: dict[str, Any],
+    async def run(self, db: Any, *, user: str, password: str, settings: Any,
                   data_dir: Path, db_name: str = "userdb",
                   ready: Callable[[], Awaitable[None]] | None = None) -> None:
         """Run the Node until cancelled, posting a message for each of its events.
 
         `ready` runs once the Node is up (e.g. start the listener after a settings change).
         """
-        # Looked up at call time (not imported by name) so tests can stand in for the Node.
-        node = engine.Node(db, user=user, password=password, settings=engine.NodeSettings(
-            **settings), data_dir=data_dir, db_name=db_name)
+        node = engine.Node(db, user=user, password=password, settings=settings,
+                           data_dir=data_dir, db_name=db_name)
         self.state = NodeState()
         # Our end of the event stream stays open until the Node has closed its end: the
         # Node drops (without closing) a stream whose reader went away, which warns later.

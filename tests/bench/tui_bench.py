@@ -48,7 +48,7 @@ def start_shell() -> None:
     env = cli_env(TERM="linux", LISTSYNC_PASSWORD="password")
     tmux("kill-session", "-t", SESSION)
     subprocess.run(["tmux", "new-session", "-d", "-x", "80", "-y", "24", "-s", SESSION,
-                    *[a for k in ("TERM", "PYTHONPATH", "LISTSYNC_PASSWORD")
+                    *[a for k in ("TERM", "PYTHONPATH", "LISTSYNC_PASSWORD", "XDG_CONFIG_HOME")
                       for a in ("-e", f"{k}={env[k]}")], "-c", str(REPO_ROOT), "sh"],
                    check=True, timeout=10)
     time.sleep(0.3)  # let the shell print its prompt

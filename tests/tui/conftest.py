@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from engine import Database, list_resolver, open_user_db
+from engine import Database, Settings, list_resolver, open_user_db
 from tui.app import ListsyncApp
 
 SIZE = (80, 24)
@@ -60,6 +60,8 @@ def make_app(data_dir: Path, db: Any) -> Callable[..., ListsyncApp]:
         options: dict[str, Any] = {
             "data_dir": data_dir, "opener": lambda data_dir, user, name: db,
             "user": "bob", "password": "secret", "device": "kiosk-1", "start_node": False,
+            # Never the developer's own settings file: one in tmp_path, absent at first.
+            "settings": Settings(path=data_dir.parent / "settings.toml"),
         }
         options.update(kwargs)
         return ListsyncApp(**options)

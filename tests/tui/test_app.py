@@ -11,6 +11,7 @@ from textual.widgets import DataTable
 from engine import StoreError, open_list_db
 from tests.tui.conftest import SIZE, settle, until
 from tui import prefs
+from tui.app import KIOSK_CHORD_SECONDS
 from tui.screens.activity import ActivityScreen
 from tui.screens.help import HelpScreen
 from tui.screens.inventory import InventoryScreen
@@ -130,3 +131,31 @@ async def test_screens_are_in_the_command_palette(make_app: Any) -> None:
         await until(pilot, lambda: isinstance(app.screen, InventoryScreen))
         titles = [cmd.title for cmd in app.get_system_commands(app.screen)]
         assert {"Peers", "Listener", "Activity", "Settings", "Inventory"} <= set(titles)
+
+
+@pytest.mark.anyio
+async def test_kiosk_stays_on_the_inventory_and_quits_only_on_the_chord(make_app: Any) -> None:
+    app = make_app(kiosk=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: isinstance(app.screen, InventoryScreen))
+        await pilot.press("f3", "f4", "f5", "f6", "ctrl+p")
+        await settle(pilot)
+        assert isinstance(app.screen, InventoryScreen)
+        await pilot.press("ctrl+q")
+        await settle(pilot)
+        assert app.is_running and isinstance(app.screen, InventoryScreen)
+        await pilot.press("ctrl+x")  # Ctrl+Q, then Ctrl+X (tui/docs/raspberry-pi.md)
+        await until(pilot, lambda: not app.is_running)
+
+
+@pytest.mark.anyio
+async def test_kiosk_chord_needs_ctrl_q_first_and_ctrl_x_soon_after(make_app: Any) -> None:
+    app = make_app(kiosk=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: isinstance(app.screen, InventoryScreen))
+        await pilot.press("ctrl+x")
+        await pilot.press("ctrl+q")
+        app._quit_armed_at -= KIOSK_CHORD_SECONDS + 1  # as if Ctrl+X came too late
+        await pilot.press("ctrl+x")
+        await settle(pilot)
+        assert app.is_running

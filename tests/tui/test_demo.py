@@ -38,7 +38,7 @@ def demo(tmp_path: Path) -> Iterator[str]:
     env = cli_env(TERM="linux", TMPDIR=str(tmp_path))  # the demo's data dirs land in tmp_path
     command = " ".join([*cli_command("demo", "--interval", "0.3"), "; sleep 30"])
     subprocess.run(["tmux", "new-session", "-d", "-x", "80", "-y", "24", "-s", session,
-                    *[arg for key in ("TERM", "PYTHONPATH", "TMPDIR")
+                    *[arg for key in ("TERM", "PYTHONPATH", "TMPDIR", "XDG_CONFIG_HOME")
                       for arg in ("-e", f"{key}={env[key]}")],
                     "-c", str(REPO_ROOT), command], check=True, timeout=10)
     yield session

@@ -7,7 +7,6 @@ first use, and passwords are checked against the shipped allowlist (bob/password
 
 from __future__ import annotations
 
-import json
 import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -121,7 +120,7 @@ async def test_saved_settings_restart_the_node_and_its_listener(
         await pilot.press("ctrl+s")
         await until(pilot, lambda: app.listener.running and app.listener.port == wanted)
         assert listening(wanted) and not listening(old_port)
-    assert json.loads((data_dir / "settings.json").read_text())["port"] == wanted
+    assert engine.load_settings(data_dir.parent / "settings.toml").listener_port == wanted
 
 
 @pytest.mark.anyio

@@ -8,8 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from textual.widgets import DataTable, Input
+from textual.widgets import DataTable, Input, Select
 
+import engine
 from tests.tui.conftest import SIZE, answer, settle, until
 from tui.messages import (
     ActivityEntry,
@@ -24,6 +25,7 @@ from tui.messages import (
 from tui.screens.confirm import ConfirmDialog
 from tui.screens.inventory import InventoryScreen
 from tui.screens.lost import LostDialog
+from tui.widgets.tick import Tick
 
 LISTENING = ListenerView(
     running=True, urls=("wss://192.168.1.10:4984/userdb",), port=4984, tls="anonymous",
@@ -177,7 +179,8 @@ async def test_engine_errors_from_the_node_become_notifications(make_app: Any) -
 
 
 @pytest.mark.anyio
-async def test_settings_are_saved_to_the_data_dir(make_app: Any, data_dir: Path) -> None:
+async def test_settings_are_saved_to_the_shared_settings_file(
+        make_app: Any, data_dir: Path) -> None:
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
         await home(app, pilot)
@@ -188,9 +191,24 @@ async def test_settings_are_saved_to_the_data_dir(make_app: Any, data_dir: Path)
         app.screen.query_one("#service_name", Input).value = "shop-front"
         await pilot.press("ctrl+s")
         await settle(pilot)
-    saved = json.loads((data_dir / "settings.json").read_text())
-    assert saved["port"] == 4984 and saved["service_name"] == "shop-front"
-    assert saved["tls"] == "disabled" and saved["deltas"] is True
+    saved = engine.load_settings(data_dir.parent / "settings.toml")  # what every command reads
+    assert saved.listener_port == 4984 and saved.listener_service_name == "shop-front"
+    assert saved.listener_tls == "disabled" and saved.listener_deltas is True
+
+
+@pytest.mark.anyio
+async def test_the_settings_screen_shows_the_file_it_was_started_with(
+        make_app: Any, data_dir: Path) -> None:
+    path = data_dir.parent / "settings.toml"
+    path.write_text('[listener]\nport = 5000\nadvertise = false\n[sync]\nvalidation = "skip"\n')
+    app = make_app(settings=engine.load_settings(path))
+    async with app.run_test(size=SIZE) as pilot:
+        await home(app, pilot)
+        await pilot.press("f6")
+        await settle(pilot)
+        assert app.screen.query_one("#port", Input).value == "5000"
+        assert app.screen.query_one("#validation", Select).value == "skip"
+        assert app.screen.query_one("#advertise", Tick).value is False
 
 
 @pytest.mark.anyio
@@ -203,5 +221,6 @@ async def test_a_bad_port_is_refused_with_one_sentence(make_app: Any, data_dir: 
         app.screen.query_one("#port", Input).value = "70000"
         await pilot.press("ctrl+s")
         await settle(pilot)
-        assert [n.message for n in app._notifications] == ["Port 70000 is out of range 0-65535."]
-    assert not (data_dir / "settings.json").exists()
+        [message] = [n.message for n in app._notifications]
+        assert "listener.port" in message and "70000" in message and message.count(".") <= 3
+    assert not (data_dir.parent / "settings.toml").exists()

@@ -35,10 +35,11 @@ def terminal(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     session = f"listsync-test-{tmp_path.name}"
     data = tmp_path / "data"
     env = cli_env(TERM="linux", LISTSYNC_PASSWORD="password")
-    command = " ".join([*cli_command("--data-dir", str(data), "--user", "bob"), "; sleep 30"])
+    command = " ".join([*cli_command("--data-dir", str(data), "--user", "bob", "--log-file",
+                                     str(tmp_path / "app.log")), "; sleep 30"])
     subprocess.run(["tmux", "new-session", "-d", "-x", "80", "-y", "24", "-s", session,
                     *[arg for key, value in env.items() if key in {"TERM", "PYTHONPATH",
-                      "LISTSYNC_PASSWORD"} for arg in ("-e", f"{key}={value}")],
+                      "LISTSYNC_PASSWORD", "XDG_CONFIG_HOME"} for arg in ("-e", f"{key}={value}")],
                     "-c", str(REPO_ROOT), command], check=True, timeout=10)
     yield session, data
     subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True, timeout=10)
@@ -61,7 +62,7 @@ def test_the_app_opens_on_the_inventory_and_saves_a_change(terminal: tuple[str, 
     items = run_cli("--data-dir", str(data), "--user", "bob", "items", "--json")
     assert {"key": "Apples", "value": 11} in [
         {"key": row["key"], "value": row["value"]} for row in json.loads(items.stdout)]
-    assert "logged in as bob" in (data / "listsync.log").read_text()
+    assert "logged in as bob" in (data.parent / "app.log").read_text()  # --log-file
 
 
 @pytest.fixture

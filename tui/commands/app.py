@@ -31,13 +31,17 @@ def configure_logging(log_file: Path, *, debug: bool) -> None:
 
 def run_app(args: argparse.Namespace) -> int:
     from tui.app import ListsyncApp
+    from tui.commands._settings import settings_of
+    from tui.logfile import configure_app_logging
 
-    data_dir = Path(args.data_dir) if args.data_dir else default_data_dir()
-    log_file = Path(getattr(args, "log_file", None) or data_dir / "listsync.log")
-    configure_logging(log_file, debug=bool(args.debug))
+    settings = settings_of(args)  # also fills --data-dir, --user, --log-file, --kiosk
+    data_dir = Path(args.data_dir).expanduser() if args.data_dir else default_data_dir()
+    configure_app_logging(args)  # the file only (anyio's TLS handshake errors included)
     app = ListsyncApp(
         data_dir=data_dir, opener=open_list_db, db_name=args.db, user=args.user,
-        password=os.environ.get("LISTSYNC_PASSWORD") or None,
+        password=os.environ.get("LISTSYNC_PASSWORD") or None, settings=settings,
+        kiosk=bool(args.kiosk),
     )
     app.run()
     return app.return_code or 0
+
