@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -61,3 +63,13 @@ def test_demo_shows_live_sync_and_quitting_leaves_no_process(demo: str, tmp_path
     wait_for(lambda: "Apples" not in screen() and "127.0.0.1:" not in screen(), seconds=20)
     wait_for(lambda: not processes_mentioning(demo_dirs), seconds=20)
     wait_for(lambda: not list(tmp_path.glob("listsync-demo-*")))  # its data dirs removed
+
+
+def test_killing_the_demo_takes_its_peer_processes_with_it(demo: str, tmp_path: Path) -> None:
+    demo_dirs = f"{tmp_path}/listsync-demo-"
+    wait_for(lambda: len(processes_mentioning(demo_dirs)) == 2)
+    shell = int(tmux("display-message", "-p", "-t", demo, "#{pane_pid}").strip())
+    [app] = [pid for pid, cmd in processes_mentioning(" demo --interval").items()
+             if Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1].split()[1] == str(shell)]
+    os.kill(app, signal.SIGKILL)  # no clean-up code runs in the app
+    wait_for(lambda: not processes_mentioning(demo_dirs), seconds=20)

@@ -24,6 +24,7 @@ from typing import IO, Any
 
 from engine import (
     NetworkError,
+    Settings,
     UsageError,
     adjust,
     items_view,
@@ -102,7 +103,7 @@ def run_demo(args: argparse.Namespace) -> int:
             port = _wait_listening(serve)
             children.append(_spawn(["-m", "tui.commands.demo", str(peer_dir), DEMO_USER,
                                     str(args.interval)], stdout=log, log=log))
-        return _run_app(app_dir, port)
+        return _run_app(app_dir, port, root / "settings.toml")
     finally:
         for child in reversed(children):
             _stop(child)
@@ -112,10 +113,13 @@ def run_demo(args: argparse.Namespace) -> int:
             shutil.rmtree(root, ignore_errors=True)
 
 
-def _run_app(app_dir: Path, port: int) -> int:
+def _run_app(app_dir: Path, port: int, settings_file: Path) -> int:
     from tui.app import ListsyncApp
 
+    # Its own settings (defaults, saved in the throwaway dir): the user's file is never
+    # read or written, so a pinned-cert setup or a fixed port cannot break the demo.
     app = ListsyncApp(data_dir=app_dir, opener=open_list_db, user=DEMO_USER,
+                      settings=Settings(path=settings_file),
                       password=DEMO_PASSWORD, sync_with=f"127.0.0.1:{port}",
                       node_options={"host": "127.0.0.1", "advertise": False, "browse": False})
     app.run()
