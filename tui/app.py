@@ -186,6 +186,26 @@ class ListsyncApp(App[int]):
             clock_text(), "conflict", text, doc_id=doc_id, winner_rev=merged_rev,
             loser_revs=losers)))
 
+    @work(group="resolutions", exclusive=True)
+    async def load_resolutions(self) -> None:
+        """Add the conflicts the store noted (`db.resolutions()`, also those resolved by
+        another process on this database) to the activity log, once each."""
+        session = self.session
+        if session is None or not hasattr(session.db, "resolutions"):
+            return  # an engine without resolution notes: only this run's merges are shown
+        records = await self.engine_call(session.db.resolutions)
+        seen = {(e.doc_id, e.winner_rev) for e in self.activity if e.kind == "conflict"}
+        for record in records or []:
+            if (record.doc_id, record.winner) in seen:
+                continue
+            source = f"from {record.from_peer}" if record.from_peer else "made here"
+            outcome = ("merged; nothing lost" if record.merged else
+                       f"{len(record.losers)} version(s) lost, Enter to look, r to restore")
+            self.activity = (*self.activity[-(MAX_ACTIVITY - 1):], ActivityEntry(
+                clock_text(record.at), "conflict",
+                f"Resolved a conflict in {record.doc_id} ({source}): {outcome}.",
+                doc_id=record.doc_id, winner_rev=record.winner, loser_revs=record.losers))
+
     # Engine calls, in one place ----------------------------------------------
 
     async def engine_call(self, fn: Callable[..., T], *args: Any) -> T | None:

@@ -1,7 +1,9 @@
 """ActivityScreen: what syncing did — replication events, merged conflicts, errors.
 
-Enter on a merged conflict shows what lost: each losing revision's items
-next to the winner's.
+Enter on a resolved conflict shows what lost: each losing revision's items
+next to the winner's; r restores a losing revision (asks first) through the
+store's `restore`. Resolutions the store noted (also those made by another
+process on this database, like the `run` service) are listed when it opens.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Label
 
 from tui.messages import ActivityEntry
+from tui.screens.confirm import ConfirmDialog
 from tui.screens.lost import LostDialog, compare
 from tui.widgets.table import Table
 
@@ -32,6 +35,7 @@ class ActivityScreen(Screen[None]):
     TITLE = "Activity"
     BINDINGS = [
         Binding("enter", "inspect", "What lost", priority=True),
+        Binding("r", "restore", "Restore loser", tooltip="Restore what lost (asks first)"),
         Binding("escape", "app.back", "Back"),
     ]
 
@@ -52,6 +56,7 @@ class ActivityScreen(Screen[None]):
     def on_mount(self) -> None:
         self._shown = 0
         self.watch(self.app, "activity", self.show, init=True)
+        self.listsync.load_resolutions()
 
     def show(self, entries: tuple[ActivityEntry, ...]) -> None:
         table = self.query_one("#activity", DataTable)
@@ -74,15 +79,45 @@ class ActivityScreen(Screen[None]):
         text = entries[index].text if 0 <= index < len(entries) else ""
         self.query_one("#activity-detail", Label).update(text)
 
-    def action_inspect(self) -> None:
+    def _conflict(self) -> ActivityEntry | None:
         table = self.query_one("#activity", DataTable)
         if not table.row_count:
-            return
+            return None
         entry = self.listsync.activity[table.cursor_row]
         if entry.kind != "conflict" or not entry.winner_rev:
-            self.notify("Only merged conflicts keep what lost.", severity="warning")
+            self.notify("Only resolved conflicts keep what lost.", severity="warning")
+            return None
+        return entry
+
+    def action_inspect(self) -> None:
+        entry = self._conflict()
+        if entry is not None:
+            self.inspect_conflict(entry)
+
+    def action_restore(self) -> None:
+        entry = self._conflict()
+        if entry is None or entry.doc_id is None:
             return
-        self.inspect_conflict(entry)
+        if len(entry.loser_revs) == 1:
+            self.ask_restore(entry.doc_id, entry.loser_revs[0])
+        else:  # pick one in the dialog (r there)
+            self.inspect_conflict(entry)
+
+    def ask_restore(self, doc_id: str, rev: str) -> None:
+        question = (f"Restore what the other side had ({rev[:12]})? It becomes the current "
+                    f"{doc_id} here and on every device you sync with.")
+        self.app.push_screen(ConfirmDialog(question, yes="Restore"),
+                             lambda yes: self.restore(doc_id, rev) if yes else None)
+
+    @work(group="restore")
+    async def restore(self, doc_id: str, rev: str) -> None:
+        session = self.listsync.session
+        if session is None:
+            return
+        db = session.db
+        done = await self.listsync.engine_call(lambda: db.restore(doc_id, rev))
+        if done is not None:
+            self.notify(f"Restored {rev[:12]}; it syncs to your other devices.", markup=False)
 
     @work(group="inspect", exclusive=True)
     async def inspect_conflict(self, entry: ActivityEntry) -> None:
@@ -95,4 +130,8 @@ class ActivityScreen(Screen[None]):
         for rev in entry.loser_revs:
             items = await self.listsync.engine_call(inventory.revision_items, rev)
             losers.append((rev, items))
-        self.app.push_screen(LostDialog(entry.text, compare(winner, losers)))
+        def picked(rev: str | None) -> None:
+            if rev and entry.doc_id:
+                self.ask_restore(entry.doc_id, rev)
+
+        self.app.push_screen(LostDialog(entry.text, compare(winner, losers)), picked)

@@ -1,4 +1,4 @@
-"""LostDialog: what the losing side of a merged conflict held, next to the merged result."""
+"""LostDialog: what the losing side of a conflict held, next to the result; r restores one."""
 
 from __future__ import annotations
 
@@ -35,10 +35,12 @@ def _num(value: int | None) -> str:
     return "gone" if value is None else str(value)
 
 
-class LostDialog(ModalScreen[None]):
-    """A table of what the losing side of a merge had that the result does not."""
+class LostDialog(ModalScreen[str | None]):
+    """A table of what the losing side had that the result does not; dismisses with the
+    losing revision to restore (r), or None."""
 
-    BINDINGS = [Binding("escape,enter,q", "close", "Close")]
+    BINDINGS = [Binding("escape,enter,q", "close", "Close"),
+                Binding("r", "restore", "Restore this one")]
 
     def __init__(self, title: str, rows: list[tuple[str, str, str, str]]) -> None:
         super().__init__()
@@ -48,12 +50,19 @@ class LostDialog(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog help"):
             yield Label(self.heading, classes="question", markup=False)
-            table = Table()
+            table = Table(id="lost")
             table.add_columns("Other side", "Item", "It had", "Merged")
             for rev, key, lost, kept in self.rows:
                 table.add_row(rev[:12], Text(key), lost, kept)
             yield table
-            yield Label("Esc to close", classes="hint")
+            yield Label("r restores the highlighted side · Esc to close", classes="hint")
 
     def action_close(self) -> None:
         self.dismiss(None)
+
+    def action_restore(self) -> None:
+        table = self.query_one("#lost", Table)
+        if self.rows and table.row_count:
+            rev = self.rows[table.cursor_row][0]
+            if self.rows[table.cursor_row][1] != "(not kept)":
+                self.dismiss(rev)
