@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
@@ -31,6 +32,7 @@ from engine.store.blobs import BlobStore, blob_refs, check_digest
 from engine.store.index import Index
 from engine.store.journal import FileOps, Journal, Record, encode, pack_body, scan, unpack_body
 from engine.store.lock import FileLock
+from engine.store.resolution import RESOLUTIONS_ID, Resolution, read_records, with_record
 from engine.store.revs import Change, Document, Loc, Revision, RevTree
 
 Resolver = Callable[["Database", str], None]
@@ -58,6 +60,7 @@ class Database:
         self._lock = lock
         self._journal = journal
         self._mutex = threading.RLock()
+        self._context = threading.local()  # .source: the peer whose revs a resolver handles
         self._index = Index(max_history, max_ancestor_bodies)
         self._cache: OrderedDict[int, bytes] = OrderedDict()
         self._waiters: set[_Waiter] = set()
@@ -357,8 +360,10 @@ class Database:
         with self._writing():
             self._commit([("L", [local_id], None if body is None else pack_body(body))])
 
-    def put_revisions(self, revisions: list[Revision]) -> list[int]:
-        """Insert revisions from a peer, with their ancestry, as one durable batch."""
+    def put_revisions(self, revisions: list[Revision], *, source: str | None = None
+                      ) -> list[int]:
+        """Insert revisions from a peer, with their ancestry, as one durable batch;
+        `source` names that peer in the notes of resolutions the batch causes."""
         prepared = []
         for r in revisions:
             revs.check_doc_id(r.doc_id)
@@ -392,15 +397,21 @@ class Database:
             conflicted = [d for d in dict.fromkeys(touched) if self._index.docs[d].conflicts()]
         if items:
             self._notify()
-        if self.resolver is not None:
-            for doc_id in conflicted:
-                self.resolver(self, doc_id)
+        if self.resolver is not None and conflicted:
+            self._context.source = source
+            try:
+                for doc_id in conflicted:
+                    self.resolver(self, doc_id)
+            finally:
+                self._context.source = None
         return [item[1][0] for item in items]
 
     def resolve(self, doc_id: str, winner_body: dict[str, Any], *,
-                losers: list[str] | None = None, winner: str | None = None) -> str:
-        """Write `winner_body` as a child of the winning leaf and tombstone `losers`
-        (default: every conflicting leaf), in one durable batch. Returns the new rev."""
+                losers: list[str] | None = None, winner: str | None = None,
+                record: bool = False) -> str:
+        """Write `winner_body` as a child of the winning leaf (unless it is that leaf's
+        body already) and tombstone `losers` (default: every conflicting leaf), in one
+        durable batch; `record` also notes it in `resolutions()`. Returns the new winner."""
         revs.check_doc_id(doc_id)
         revs.check_body(winner_body)
         with self._writing():
@@ -416,7 +427,12 @@ class Database:
                 if loser not in live:
                     raise ConflictError(f"{loser} is not a conflicting leaf of {doc_id!r}.")
             self._require_blobs(winner_body)
-            merged = revs.make_rev_id(win.rev, False, winner_body)
+            assert win.loc is not None, "a leaf always keeps its body"
+            same = revs.canonical(None, False, winner_body) == revs.canonical(
+                None, False, self._body(win.loc))
+            # Keeping the winner as it is needs no new revision: fewer revs to sync, and
+            # peers that resolve the same leaves still write the same tombstones.
+            merged = win.rev if same else revs.make_rev_id(win.rev, False, winner_body)
             seq = self._seq()
             items: list[tuple[str, list[Any], bytes | None]] = []
             if merged not in tree:
@@ -427,10 +443,36 @@ class Database:
                 if tomb not in tree:
                     items.append(("R", [seq + len(items), doc_id, tomb, [loser], True],
                                   pack_body({})))
+            if items and record:
+                note = Resolution(doc_id, merged, win.rev, tuple(sorted(losers)),
+                                  getattr(self._context, "source", None), time.time(),
+                                  merged=not same)
+                loc = self._index.locals.get(RESOLUTIONS_ID)
+                notes = None if loc is None else self._body(loc)
+                items.append(("L", [RESOLUTIONS_ID], pack_body(with_record(notes, note))))
             if items:
                 self._commit(items)
         self._notify()
         return merged
+
+    def resolutions(self) -> list[Resolution]:
+        """Conflicts resolved in this database (not replicated), oldest first."""
+        return read_records(self.get_local(RESOLUTIONS_ID))
+
+    def restore(self, doc_id: str, loser_rev: str) -> str:
+        """Write a losing revision's body as a new child of the current winner."""
+        from engine.store.resolution import MAX_ATTEMPTS
+        for _ in range(MAX_ATTEMPTS):
+            loser = self.get_rev(doc_id, loser_rev)
+            if loser is None or loser.body is None or loser.deleted:
+                raise NotFoundError(f"Revision {loser_rev} of {doc_id!r} is no longer kept.")
+            current = self.get(doc_id)
+            assert current is not None
+            try:
+                return self.save(doc_id, loser.body, rev=current.rev)
+            except ConflictError:
+                continue
+        raise ConflictError(f"Document {doc_id!r} kept changing while restoring {loser_rev}.")
 
     # -- change notification ----------------------------------------------------
 
