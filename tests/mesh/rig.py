@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import msgpack
 from anyio.abc import TaskGroup
 
 from engine.errors import EngineError, NetworkError
@@ -68,6 +69,27 @@ class CutChannel:
         await self.inner.close(code, reason)
 
 
+class RecordingChannel(CutChannel):
+    """A channel end that notes each frame it moves as (direction, kind, bytes)."""
+
+    def __init__(self, inner: MemoryChannel, frames: list[tuple[str, str, int]]) -> None:
+        super().__init__(inner, 1 << 60)
+        self.frames = frames
+
+    async def send(self, frame: bytes) -> None:
+        self.frames.append(("sent", _kind(frame), len(frame)))
+        await self.inner.send(frame)
+
+    async def receive(self) -> bytes:
+        frame = await self.inner.receive()
+        self.frames.append(("received", _kind(frame), len(frame)))
+        return frame
+
+
+def _kind(frame: bytes) -> str:
+    return str(msgpack.unpackb(frame, raw=False, strict_map_key=False).get("t"))
+
+
 @dataclass
 class Session:
     """What one session moved: the client's and the server's counters."""
@@ -78,8 +100,10 @@ class Session:
 
 
 async def sync_pair(client_db: Database, server_db: Database, *, mode: Mode = Mode.PUSH_AND_PULL,
-                    cut_after: int | None = None, deltas: bool = True) -> Session:
-    """One one-shot session `client_db` -> `server_db`; a cut one records its error."""
+                    cut_after: int | None = None, deltas: bool = True,
+                    frames: list[tuple[str, str, int]] | None = None) -> Session:
+    """One one-shot session `client_db` -> `server_db`; a cut one records its error;
+    `frames` (if given) gets every frame the client end moved."""
     out = Session()
     async with anyio.create_task_group() as tg:
         client, server = memory_channel_pair()
@@ -87,6 +111,8 @@ async def sync_pair(client_db: Database, server_db: Database, *, mode: Mode = Mo
         @asynccontextmanager
         async def connect() -> AsyncIterator[MessageChannel]:
             end: MessageChannel = client if cut_after is None else CutChannel(client, cut_after)
+            if frames is not None:
+                end = RecordingChannel(client, frames)
             try:
                 yield end
             finally:
