@@ -162,9 +162,10 @@ def quantities(db: Database) -> dict[str, int]:
 class Mesh:
     """Peers with continuous replicators along `links` (client index, server index)."""
 
-    def __init__(self, dbs: list[Database], tg: TaskGroup) -> None:
+    def __init__(self, dbs: list[Database], tg: TaskGroup, *, deltas: bool = True) -> None:
         self.dbs = dbs
         self.tg = tg
+        self.deltas = deltas
         self.links: dict[tuple[int, int], tuple[Replicator, anyio.CancelScope]] = {}
         self.server_stats: dict[tuple[int, int], list[SessionStats]] = {}
         self.client_stats: dict[tuple[int, int], list[SessionStats]] = {}
@@ -188,15 +189,15 @@ class Mesh:
 
     async def _serve(self, channel: MessageChannel, db: Database, stats: SessionStats) -> None:
         try:
-            await serve_peer(channel, db, stats=stats)
+            await serve_peer(channel, db, stats=stats, deltas=self.deltas)
         except EngineError as err:
             self.errors.append(err)
 
     async def connect(self, client: int, server: int) -> Replicator:
         link = (client, server)
+        retry = RetryPolicy(max_attempts=0, initial_wait=0.05)
         rep = Replicator(self.dbs[client], self.connector(link),
-                         ReplicatorConfig(continuous=True, retry=RetryPolicy(max_attempts=0,
-                                                                             initial_wait=0.05)))
+                         ReplicatorConfig(continuous=True, retry=retry, deltas=self.deltas))
         rep.track_keys = True
         scope = anyio.CancelScope()
         self.links[link] = (rep, scope)
