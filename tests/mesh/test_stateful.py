@@ -31,6 +31,7 @@ from engine.inventory import (
     legacy_item_id,
     normalise,
     rename_item,
+    set_image,
 )
 from engine.listdoc import read_list, update_list
 from engine.store import Database
@@ -62,6 +63,7 @@ class Peers(RuleBasedStateMachine):
         for i in range(count):
             db = open_peer(self.root / f"p{i}")
             db.save(LIST_DOC_ID, normalise(START), rev=None)  # same rev id on every peer
+            self.pictures = [db.blobs.put(f"picture {k}".encode(), "image/png") for k in range(2)]
             self.dbs.append(db)
         self.expected = {legacy_item_id(i["key"]): i["value"] for i in START["items"]}
         self.removed: set[str] = set()
@@ -117,6 +119,15 @@ class Peers(RuleBasedStateMachine):
         if item is not None:
             self._edit(peer, lambda b: rename_item(b, item, name + "!", device=f"dev-{peer}",
                                                    user="u", now=self.now))
+
+    @rule(peer=st.integers(0, 4), index=st.integers(0, 9), picture=st.sampled_from([None, 0, 1]))
+    def set_picture(self, peer: int, index: int, picture: int | None) -> None:
+        peer %= len(self.dbs)
+        item = self._live_id(peer, index)
+        ref = None if picture is None else self.pictures[picture]
+        if item is not None:
+            self._edit(peer, lambda b: set_image(b, item, ref, device=f"dev-{peer}", user="u",
+                                                 now=self.now))
 
     @rule(peer=st.integers(0, 4), index=st.integers(0, 9))
     def delete(self, peer: int, index: int) -> None:
