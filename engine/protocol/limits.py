@@ -99,6 +99,22 @@ def check_list(value: object, name: str) -> list[Any]:
     return list(value)
 
 
+def doc_revs(value: object, name: str) -> tuple[tuple[str, str], ...]:
+    """A list of [doc_id, rev] pairs."""
+    out = []
+    for item in check_list(value, name):
+        pair = check_list(item, name)
+        if len(pair) != 2:
+            raise ValueError(f"Each entry of {name} must be [doc_id, rev].")
+        out.append((check_doc_id(pair[0]), check_rev(pair[1])))
+    return tuple(out)
+
+
+def revs_list(value: object, name: str) -> tuple[str, ...]:
+    """A list of revision ids."""
+    return tuple(check_rev(r) for r in check_list(value, name))
+
+
 def _show(value: object) -> str:
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."

@@ -16,7 +16,6 @@ from engine.protocol.limits import (
     check_digest,
     check_doc_id,
     check_int,
-    check_list,
     check_rev,
     check_str,
     rev_generation,
@@ -43,20 +42,6 @@ class _Message:
 
     def _check(self) -> None:
         raise NotImplementedError
-
-
-def _doc_revs(value: object, name: str) -> tuple[DocRev, ...]:
-    out = []
-    for item in check_list(value, name):
-        pair = check_list(item, name)
-        if len(pair) != 2:
-            raise ValueError(f"Each entry of {name} must be [doc_id, rev].")
-        out.append((check_doc_id(pair[0]), check_rev(pair[1])))
-    return tuple(out)
-
-
-def _revs(value: object, name: str) -> tuple[str, ...]:
-    return tuple(check_rev(r) for r in check_list(value, name))
 
 
 def _opt_int(value: object, name: str) -> int | None:

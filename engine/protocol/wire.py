@@ -10,7 +10,14 @@ from collections.abc import Callable
 from typing import Any
 
 from engine.errors import LocalProtocolError, RemoteProtocolError
-from engine.protocol.limits import check_bool, check_int, check_list, check_str
+from engine.protocol.limits import (
+    check_bool,
+    check_int,
+    check_list,
+    check_str,
+    doc_revs,
+    revs_list,
+)
 from engine.protocol.messages import (
     Ack,
     Answer,
@@ -32,8 +39,6 @@ from engine.protocol.messages import (
     Revs,
     Subscribe,
     Want,
-    _doc_revs,
-    _revs,
 )
 
 
@@ -160,7 +165,7 @@ def _parse_want(item: object) -> Want:
     row = check_list(item, "docs")
     if len(row) != 3:
         raise ValueError("A missing entry is [doc_id, revs, ancestors].")
-    return Want(row[0], _revs(row[1], "revs"), _revs(row[2], "ancestors"))
+    return Want(row[0], revs_list(row[1], "revs"), revs_list(row[2], "ancestors"))
 
 
 def _parse_proposal(item: object) -> Proposal:
@@ -175,7 +180,7 @@ def _parse_answer(item: object) -> Answer:
     if not row or not isinstance(row[0], str):
         raise ValueError("An answer is [verdict, ...].")
     if row[0] == "send" and len(row) == 2:
-        return Answer("send", _revs(row[1], "ancestors"))
+        return Answer("send", revs_list(row[1], "ancestors"))
     if row[0] == "refused" and len(row) == 2:
         return Answer("refused", reason=check_str(row[1], "reason"))
     if row[0] == "have" and len(row) == 1:
@@ -197,7 +202,7 @@ def _parse_rev(item: object) -> RevisionData:
 def _parse_revs(w: dict[str, Any]) -> Revs:
     return Revs(id=w["id"], batch=w["batch"],
                 revs=tuple(_parse_rev(r) for r in check_list(w["revs"], "revs")),
-                gone=_doc_revs(w.get("gone", []), "gone"))
+                gone=doc_revs(w.get("gone", []), "gone"))
 
 
 PARSERS: dict[str, Callable[[dict[str, Any]], Message]] = {
@@ -212,7 +217,7 @@ PARSERS: dict[str, Callable[[dict[str, Any]], Message]] = {
     "proposed": lambda w: Proposed(re=w["re"], answers=tuple(
         _parse_answer(a) for a in check_list(w["answers"], "answers"))),
     "revs": _parse_revs,
-    "ack": lambda w: Ack(re=w["re"], full=_doc_revs(w.get("full", []), "full")),
+    "ack": lambda w: Ack(re=w["re"], full=doc_revs(w.get("full", []), "full")),
     "get_blob": lambda w: GetBlob(id=w["id"], digest=w["digest"], offset=w.get("offset", 0),
                                   length=w["length"]),
     "blob_chunk": lambda w: BlobChunk(re=w["re"], offset=w["offset"], data=w["data"],

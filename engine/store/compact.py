@@ -41,6 +41,8 @@ def compact(db: Database, blob_grace: float) -> None:
             db._failed = True
             raise StorageFailedError(f"Compacting {db.path} failed ({err}).") from err
         db._reload()
+        # A creator that crashed mid-init left this; creators hold the same lock.
+        (db.path / "journal.init").unlink(missing_ok=True)
         _drop_unreferenced_blobs(db, blob_grace)
 
 

@@ -78,6 +78,7 @@ def open_database(cls: type[Database], path: Path, create: bool, max_history: in
         lock = FileLock(path / "lock")
     except OSError as err:
         raise StorageFailedError(f"Cannot create the database folder {path}: {err}.") from err
+    db = None
     try:
         if not journal_path.exists():
             with lock.hold(True):
@@ -87,11 +88,13 @@ def open_database(cls: type[Database], path: Path, create: bool, max_history: in
         with db._reading():
             if db._index.uuid is None:
                 raise CorruptJournalError(str(journal_path), 0, "it has no header record")
-        if db.torn_tail_seen:
+        if db._torn_tail_seen:
             with db._writing():  # cut the tail now, under the exclusive lock
                 pass
         return db
     except BaseException:
+        if db is not None:
+            db._journal.close()
         lock.close()
         raise
 

@@ -9,15 +9,11 @@ from __future__ import annotations
 
 import os
 import threading
-import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
-
-import anyio
-from anyio.lowlevel import EventLoopToken, current_token
 
 from engine.errors import (
     BlobMissingError,
@@ -29,21 +25,15 @@ from engine.errors import (
 )
 from engine.store import revs
 from engine.store.blobs import BlobStore, blob_refs, check_digest
+from engine.store.feed import ChangeFeed
 from engine.store.index import Index
 from engine.store.journal import FileOps, Journal, Record, encode, pack_body, scan, unpack_body
 from engine.store.lock import FileLock
-from engine.store.resolution import RESOLUTIONS_ID, Resolution, read_records, with_record
+from engine.store.resolution import RESOLUTIONS_ID, Resolution, read_records
 from engine.store.revs import Change, Document, Loc, Revision, RevTree
 
 Resolver = Callable[["Database", str], None]
-_POLL_SECONDS = 0.05  # how often a subscriber looks for other processes' appends
 _CACHE_SIZE = 256  # bodies (raw bytes) kept in memory
-
-
-class _Waiter:
-    def __init__(self, token: EventLoopToken) -> None:
-        self.token = token
-        self.event = anyio.Event()
 
 
 class Database:
@@ -63,10 +53,10 @@ class Database:
         self._context = threading.local()  # .source: the peer whose revs a resolver handles
         self._index = Index(max_history, max_ancestor_bodies)
         self._cache: OrderedDict[int, bytes] = OrderedDict()
-        self._waiters: set[_Waiter] = set()
+        self._feed = ChangeFeed()
         self._failed = False
         self._closed = False
-        self.torn_tail_seen = False
+        self._torn_tail_seen = False
 
     # -- opening -------------------------------------------------------------
 
@@ -137,18 +127,27 @@ class Database:
 
     def _scan_tail(self, size: int) -> None:
         end = scan(self._journal.path, self._journal.fd, self._journal.end, size,
-                   self._index.apply)
+                   self._apply_scanned)
         self._journal.end = end.good
         if end.torn:
-            self.torn_tail_seen = True
+            self._torn_tail_seen = True
             if self._lock.exclusive and not self._failed:
                 self._journal.cut_tail(end.good)
+
+    def _apply_scanned(self, batch: list[Record], end: int) -> None:
+        # Progress is recorded per batch so that a scan stopped by damage further
+        # on never applies the same records twice when it is retried.
+        self._index.apply(batch)
+        self._journal.end = end
 
     def _reload(self) -> None:
         """Start over from whatever journal is at our path now (after compaction)."""
         path = self._journal.path
         old = self._journal
-        self._journal = Journal(path, self.ops)
+        try:
+            self._journal = Journal(path, self.ops)
+        except OSError as err:
+            raise StoreError(f"The journal {path} cannot be opened: {err}.") from err
         self._journal.failed = old.failed
         old.close()
         self._index = Index(self.max_history, self.max_ancestor_bodies)
@@ -218,20 +217,6 @@ class Database:
         with self._reading():
             tree = self._tree(doc_id)
             return [] if tree is None else tree.conflicts()
-
-    def revs_diff(self, wanted: dict[str, list[str]]) -> dict[str, tuple[list[str], list[str]]]:
-        """Per doc id: (revs we lack, revs we hold that could serve as delta bases)."""
-        out: dict[str, tuple[list[str], list[str]]] = {}
-        with self._reading():
-            for doc_id, rev_list in wanted.items():
-                tree = self._tree(doc_id)
-                missing = [r for r in dict.fromkeys(rev_list) if tree is None or r not in tree]
-                if missing:
-                    for r in missing:
-                        revs.generation(r)
-                    have = [] if tree is None else revs.possible_ancestors(tree, missing)
-                    out[doc_id] = (missing, have)
-        return out
 
     def changes(self, since: int = 0, limit: int | None = None) -> list[Change]:
         """One entry per document changed after `since`, oldest first."""
@@ -362,98 +347,30 @@ class Database:
 
     def put_revisions(self, revisions: list[Revision], *, source: str | None = None
                       ) -> list[int]:
-        """Insert revisions from a peer, with their ancestry, as one durable batch;
-        `source` names that peer in the notes of resolutions the batch causes."""
-        prepared = []
-        for r in revisions:
-            revs.check_doc_id(r.doc_id)
-            ancestors = revs.check_history(r, self.max_history)
-            body = r.body if r.body is not None else ({} if r.deleted else None)
-            if body is None:
-                raise UsageError(f"Revision {r.rev} of {r.doc_id!r} arrived without a body.")
-            revs.check_body(body)
-            parent = ancestors[0] if ancestors else None
-            if r.body is not None and (parent or revs.generation(r.rev) == 1):
-                if revs.make_rev_id(parent, r.deleted, body) != r.rev:
-                    raise UsageError(f"Revision {r.rev} of {r.doc_id!r} does not match its body.")
-            prepared.append((r, ancestors, body))
-        with self._writing():
-            items: list[tuple[str, list[Any], bytes | None]] = []
-            seen: set[tuple[str, str]] = set()
-            touched: list[str] = []
-            seq = self._seq()
-            for r, ancestors, body in prepared:
-                tree = self._index.docs.get(r.doc_id)
-                if (tree is not None and r.rev in tree) or (r.doc_id, r.rev) in seen:
-                    continue
-                if not r.deleted:
-                    self._require_blobs(body)
-                seen.add((r.doc_id, r.rev))
-                touched.append(r.doc_id)
-                items.append(("R", [seq, r.doc_id, r.rev, ancestors, r.deleted], pack_body(body)))
-                seq += 1
-            if items:
-                self._commit(items)
-            conflicted = [d for d in dict.fromkeys(touched) if self._index.docs[d].conflicts()]
-        if items:
-            self._notify()
-        if self.resolver is not None and conflicted:
-            self._context.source = source
-            try:
-                for doc_id in conflicted:
-                    self.resolver(self, doc_id)
-            finally:
-                self._context.source = None
-        return [item[1][0] for item in items]
+        """Insert revisions from a peer, with their ancestry, as one durable batch.
+
+        Idempotent; BlobMissingError (nothing stored) if a live revision needs an
+        absent blob. Returns the new seqs. Calls `self.resolver(db, doc_id)`
+        afterwards for each touched document that now has conflicts; `source`
+        names the peer in the notes of the resolutions that causes."""
+        from engine.store.peer import put_revisions
+        return put_revisions(self, revisions, source)
 
     def resolve(self, doc_id: str, winner_body: dict[str, Any], *,
                 losers: list[str] | None = None, winner: str | None = None,
                 record: bool = False) -> str:
         """Write `winner_body` as a child of the winning leaf (unless it is that leaf's
-        body already) and tombstone `losers` (default: every conflicting leaf), in one
-        durable batch; `record` also notes it in `resolutions()`. Returns the new winner."""
-        revs.check_doc_id(doc_id)
-        revs.check_body(winner_body)
-        with self._writing():
-            tree = self._index.docs.get(doc_id)
-            if tree is None:
-                raise NotFoundError(f"Document {doc_id!r} does not exist.")
-            win = tree.winner()
-            if winner is not None and winner != win.rev:
-                raise ConflictError(f"Document {doc_id!r} is now at {win.rev}, not {winner}.")
-            live = tree.conflicts()
-            losers = live if losers is None else losers
-            for loser in losers:
-                if loser not in live:
-                    raise ConflictError(f"{loser} is not a conflicting leaf of {doc_id!r}.")
-            self._require_blobs(winner_body)
-            assert win.loc is not None, "a leaf always keeps its body"
-            same = revs.canonical(None, False, winner_body) == revs.canonical(
-                None, False, self._body(win.loc))
-            # Keeping the winner as it is needs no new revision: fewer revs to sync, and
-            # peers that resolve the same leaves still write the same tombstones.
-            merged = win.rev if same else revs.make_rev_id(win.rev, False, winner_body)
-            seq = self._seq()
-            items: list[tuple[str, list[Any], bytes | None]] = []
-            if merged not in tree:
-                items.append(("R", [seq, doc_id, merged, [win.rev], False],
-                              pack_body(winner_body)))
-            for loser in sorted(losers):
-                tomb = revs.make_rev_id(loser, True, {})
-                if tomb not in tree:
-                    items.append(("R", [seq + len(items), doc_id, tomb, [loser], True],
-                                  pack_body({})))
-            if items and record:
-                note = Resolution(doc_id, merged, win.rev, tuple(sorted(losers)),
-                                  getattr(self._context, "source", None), time.time(),
-                                  merged=not same)
-                loc = self._index.locals.get(RESOLUTIONS_ID)
-                notes = None if loc is None else self._body(loc)
-                items.append(("L", [RESOLUTIONS_ID], pack_body(with_record(notes, note))))
-            if items:
-                self._commit(items)
-        self._notify()
-        return merged
+        body already) and tombstone `losers` (default: every conflicting leaf) in one
+        durable batch; returns the new winner. `winner`, if given, must still be the
+        winning leaf (else ConflictError); `record` notes it in `resolutions()`."""
+        from engine.store.peer import resolve
+        return resolve(self, doc_id, winner_body, losers, winner, record)
+
+    def revs_diff(self, wanted: dict[str, list[str]]) -> dict[str, tuple[list[str], list[str]]]:
+        """Per doc id: (revs we lack, revs we hold that could serve as delta bases);
+        only docs with something missing appear."""
+        from engine.store.peer import revs_diff
+        return revs_diff(self, wanted)
 
     def resolutions(self) -> list[Resolution]:
         """Conflicts resolved in this database (not replicated), oldest first."""
@@ -461,53 +378,33 @@ class Database:
 
     def restore(self, doc_id: str, loser_rev: str) -> str:
         """Write a losing revision's body as a new child of the current winner."""
-        from engine.store.resolution import MAX_ATTEMPTS
-        for _ in range(MAX_ATTEMPTS):
-            loser = self.get_rev(doc_id, loser_rev)
-            if loser is None or loser.body is None or loser.deleted:
-                raise NotFoundError(f"Revision {loser_rev} of {doc_id!r} is no longer kept.")
-            current = self.get(doc_id)
-            assert current is not None
-            try:
-                return self.save(doc_id, loser.body, rev=current.rev)
-            except ConflictError:
-                continue
-        raise ConflictError(f"Document {doc_id!r} kept changing while restoring {loser_rev}.")
+        from engine.store.resolution import restore
+        return restore(self, doc_id, loser_rev)
 
     # -- change notification ----------------------------------------------------
 
     def _notify(self) -> None:
-        for waiter in list(self._waiters):
-            try:
-                waiter.token.backend_class.run_sync_soon(
-                    waiter.event.set, (), waiter.token.native_token)
-            except RuntimeError:  # that subscriber's event loop has ended
-                self._waiters.discard(waiter)
+        self._feed.notify()
 
     def _journal_unchanged(self) -> bool:
         """True if no other process appended or compacted since we last looked (one stat)."""
         return self._journal.size_on_disk() == (self._journal.ino, self._journal.end)
 
     async def subscribe(self, since: int = 0) -> AsyncIterator[int]:
-        """Yield update_seq each time it grows past what was last yielded."""
+        """Yield update_seq each time it grows past what was last yielded; wakes at
+        once on writes through this handle, within ~100 ms on other processes' writes."""
         last = since
-        waiter = _Waiter(current_token())
-        self._waiters.add(waiter)
+        waiter = self._feed.register()
         try:
             while True:
-                waiter.event = anyio.Event()
-                if self._journal_unchanged():
-                    seq = self._index.update_seq
-                else:
-                    seq = await anyio.to_thread.run_sync(lambda: self.update_seq)
+                seq = await self._feed.seq_after_arming(waiter, self)
                 if seq > last:
                     last = seq
                     yield seq
-                    continue
-                with anyio.move_on_after(_POLL_SECONDS):
-                    await waiter.event.wait()
+                else:
+                    await self._feed.wait(waiter)
         finally:
-            self._waiters.discard(waiter)
+            self._feed.unregister(waiter)
 
     # -- maintenance -------------------------------------------------------------
 

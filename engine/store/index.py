@@ -59,7 +59,7 @@ class Index:
             tree = self.docs[doc_id] = RevTree()
             if not ancestors:  # the common case, kept lean for fast opens
                 tree.nodes[rev] = Node(rev, int(rev[:rev.index("-")]), None, bool(deleted), loc)
-                tree.leafs.add(rev)
+                tree.leafs.append(rev)
         if rev not in tree.nodes:
             tree.graft(rev, ancestors, bool(deleted), loc)
             if len(tree.nodes) > 1:

@@ -23,7 +23,7 @@ from typing import Any
 
 import msgpack
 
-from engine.errors import CorruptJournalError, StorageFailedError
+from engine.errors import CorruptJournalError, StorageFailedError, UsageError
 
 HEADER = struct.Struct(">II")
 MAX_RECORD = 64 * 1024 * 1024  # bytes; bodies live here, pictures live in blobs
@@ -62,6 +62,9 @@ class FileOps:
 
 def encode(kind: str, more: bool, *fields: Any, body: bytes | None = None) -> bytes:
     payload = msgpack.packb([kind, more, *fields, body], use_bin_type=True)
+    if len(payload) > MAX_RECORD:  # a scan would take such a record for damage
+        raise UsageError(f"A document of {len(payload)} bytes is over the "
+                         f"{MAX_RECORD}-byte limit; store large data as a blob.")
     return HEADER.pack(len(payload), zlib.crc32(payload)) + payload
 
 
@@ -84,8 +87,8 @@ class ScanEnd:
 
 
 def scan(path: Path, fd: int, start: int, size: int,
-         apply: Callable[[list[Record]], None]) -> ScanEnd:
-    """Decode whole batches in [start, size) and hand each to `apply`.
+         apply: Callable[[list[Record], int], None]) -> ScanEnd:
+    """Decode whole batches in [start, size) and hand each, with its end offset, to `apply`.
 
     A damaged or incomplete record with nothing valid after it is a torn tail
     (`torn=True`, `good` = where the unfinished batch began); damage followed by
@@ -108,7 +111,7 @@ def scan(path: Path, fd: int, start: int, size: int,
 
 
 def _scan_view(path: Path, view: memoryview, start: int, size: int,
-               apply: Callable[[list[Record]], None]) -> ScanEnd:
+               apply: Callable[[list[Record], int], None]) -> ScanEnd:
     pos = start
     batch: list[Record] = []
     batch_start = start
@@ -116,49 +119,61 @@ def _scan_view(path: Path, view: memoryview, start: int, size: int,
     crc32 = zlib.crc32
     unpackb = msgpack.unpackb
     while pos < size:
-        reason = None
-        if size - pos < HEADER.size:
-            reason = "the record header is cut short"
-        else:
+        fields: Any = None
+        if size - pos >= 8:
             length, crc = unpack_header(view, pos)
-            end = pos + HEADER.size + length
-            if length < 3 or length > MAX_RECORD:
-                reason = f"the record length {length} is impossible"
-            elif end > size:
-                reason = "the record is cut short"
-            elif crc32(view[pos + HEADER.size:end]) != crc:
-                reason = "the record checksum does not match"
-        if reason is None:
-            try:
-                fields = unpackb(view[pos + HEADER.size:end], raw=False)
-                assert isinstance(fields, list) and len(fields) >= 3
-            except Exception:
-                reason = "the record cannot be decoded"
-        if reason is not None:
+            end = pos + 8 + length
+            if 3 <= length <= MAX_RECORD and end <= size:
+                payload = view[pos + 8:end]
+                if crc32(payload) == crc:
+                    try:
+                        fields = unpackb(payload, raw=False)
+                    except Exception:
+                        fields = None
+                payload.release()
+        if type(fields) is not list or len(fields) < 3:
+            reason = _diagnose(view, pos, size)
             if _valid_record_after(view, pos + 1, size):
                 raise CorruptJournalError(str(path), pos, reason)
             return ScanEnd(batch_start, True)
         body = fields[-1]
-        body_len = len(body) if body is not None else -1
-        batch.append((fields, end - max(body_len, 0), body_len))
+        if body is None:
+            batch.append((fields, end, -1))
+        else:
+            batch.append((fields, end - len(body), len(body)))
         pos = end
         if not fields[1]:
-            apply(batch)
+            apply(batch, pos)
             batch = []
             batch_start = pos
     return ScanEnd(batch_start, bool(batch))
 
 
+def _diagnose(view: memoryview, pos: int, size: int) -> str:
+    """Why the record at `pos` is unusable, in words (the slow path of a scan)."""
+    if size - pos < HEADER.size:
+        return "the record header is cut short"
+    length, crc = HEADER.unpack_from(view, pos)
+    end = pos + HEADER.size + length
+    if length < 3 or length > MAX_RECORD:
+        return f"the record length {length} is impossible"
+    if end > size:
+        return "the record is cut short"
+    if zlib.crc32(view[pos + HEADER.size:end]) != crc:
+        return "the record checksum does not match"
+    return "the record cannot be decoded"
+
+
 def _valid_record_after(view: memoryview, start: int, size: int) -> bool:
     """Does a checksummed record begin anywhere in [start, size)?"""
-    data = view[start:size]
+    data = bytes(view[start:size])  # a copy: only damaged journals get here
     for m in _RECORD_START.finditer(data):
-        pos = start + m.start() - HEADER.size
-        if pos < start:
+        pos = m.start() - HEADER.size
+        if pos < 0:
             continue
-        length, crc = HEADER.unpack_from(view, pos)
+        length, crc = HEADER.unpack_from(data, pos)
         end = pos + HEADER.size + length
-        if end <= size and zlib.crc32(view[pos + HEADER.size:end]) == crc:
+        if end <= len(data) and zlib.crc32(data[pos + HEADER.size:end]) == crc:
             return True
     return False
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from engine.errors import ConflictError
+from engine.errors import ConflictError, NotFoundError
 
 if TYPE_CHECKING:
     from engine.store.database import Database
@@ -74,3 +74,18 @@ def default_resolver(db: Database, doc_id: str) -> None:
         except ConflictError:
             continue  # another writer got in first; look again
         return
+
+
+def restore(db: Database, doc_id: str, loser_rev: str) -> str:
+    """Write a losing revision's body as a new child of the current winner."""
+    for _ in range(MAX_ATTEMPTS):
+        loser = db.get_rev(doc_id, loser_rev)
+        if loser is None or loser.body is None or loser.deleted:
+            raise NotFoundError(f"Revision {loser_rev} of {doc_id!r} is no longer kept.")
+        current = db.get(doc_id)
+        assert current is not None
+        try:
+            return db.save(doc_id, loser.body, rev=current.rev)
+        except ConflictError:
+            continue
+    raise ConflictError(f"Document {doc_id!r} kept changing while restoring {loser_rev}.")

@@ -156,7 +156,7 @@ class RevTree:
 
     def __init__(self) -> None:
         self.nodes: dict[str, Node] = {}
-        self.leafs: set[str] = set()
+        self.leafs: list[str] = []  # a list: most docs have one leaf, and sets are big
         self.seq = 0
 
     def __contains__(self, rev: str) -> bool:
@@ -171,7 +171,7 @@ class RevTree:
     def winner(self) -> Node:
         nodes = self.nodes
         if len(self.leafs) == 1:
-            return nodes[next(iter(self.leafs))]
+            return nodes[self.leafs[0]]
         best = max(self.leafs, key=lambda r: (not nodes[r].deleted, nodes[r].gen, r))
         return nodes[best]
 
@@ -203,9 +203,9 @@ class RevTree:
             else:
                 node = Node(node_rev, gen - i, parent, False, None)
             self.nodes[node_rev] = node
-            self.leafs.add(node_rev)
-            if parent is not None:
-                self.leafs.discard(parent)
+            self.leafs.append(node_rev)
+            if parent is not None and parent in self.leafs:
+                self.leafs.remove(parent)
         return True
 
     def history(self, rev: str, limit: int) -> list[str]:
@@ -225,6 +225,8 @@ class RevTree:
         `max_bodies` generations behind every leaf; returns the dropped body locations."""
         if len(self.nodes) <= 1:
             return []
+        if len(self.leafs) == 1:  # one leaf means one chain: walk it, no sets needed
+            return self._trim_chain(max_history, max_bodies)
         keep: set[str] = set()
         keep_body: set[str] = set()
         for leaf in self.leafs:
@@ -249,6 +251,30 @@ class RevTree:
             if rev not in keep_body and node.loc is not None:
                 dropped.append(node.loc)
                 node.loc = None
+        return dropped
+
+    def _trim_chain(self, max_history: int, max_bodies: int) -> list[Loc]:
+        dropped: list[Loc] = []
+        nodes = self.nodes
+        node = nodes[self.leafs[0]]
+        depth = 0
+        while node.parent is not None:
+            depth += 1
+            parent = nodes[node.parent]
+            if depth >= max_history:
+                node.parent = None
+                while True:  # everything from `parent` up is beyond the kept depth
+                    del nodes[parent.rev]
+                    if parent.loc is not None:
+                        dropped.append(parent.loc)
+                    if parent.parent is None:
+                        break
+                    parent = nodes[parent.parent]
+                break
+            if depth > max_bodies and parent.loc is not None:
+                dropped.append(parent.loc)
+                parent.loc = None
+            node = parent
         return dropped
 
     def ordered(self) -> list[Node]:

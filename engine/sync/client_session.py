@@ -87,6 +87,7 @@ class ClientSession:
         self.proposals: dict[int, tuple[tuple[Proposal, ...], list[Any]]] = {}
         self.push_batches: dict[int, list[Any]] = {}
         self.push_draining = False
+        self.echo: set[DocRev] = set()  # pulled this session, so the peer has them
         self.blocked = {Direction.PULL: False, Direction.PUSH: False}  # a doc failed: hold
 
     async def run(self) -> None:
@@ -237,6 +238,8 @@ class ClientSession:
 
     async def _on_revs(self, msg: Revs) -> None:
         got = await self.receiver.handle(msg)
+        if self.config.mode.pushes:
+            self.echo.update((rev.doc_id, rev.rev) for rev in got.stored)
         for rev in got.stored:
             self.pull_inflight.discard((rev.doc_id, rev.rev))
             self._event((rev.doc_id, rev.rev), Direction.PULL, rev.deleted)
@@ -289,6 +292,10 @@ class ClientSession:
             if found is None:
                 break
             proposals, since = found
+            if self.echo:
+                # Revisions we just pulled from this peer: it has them, don't offer them back.
+                proposals = tuple(p for p in proposals if (p.doc_id, p.rev) not in self.echo)
+                self.echo.clear()
             self.push_idle = False
             entry = [since, False]
             self.push_pending.append(entry)

@@ -127,9 +127,15 @@ class Replicator:
             body = self.db.get_local(checkpoint_id(self.remote_uuid, Direction.PUSH))
             seq = body.get("seq") if isinstance(body, dict) else None
             since = seq if type(seq) is int else 0
-        wanted = self.config.doc_ids
-        return {c.doc_id for c in self.db.changes(since)
-                if wanted is None or c.doc_id in wanted}
+        wanted, check = self.config.doc_ids, self.config.push_filter
+        out = set()
+        for c in self.db.changes(since):
+            if wanted is not None and c.doc_id not in wanted:
+                continue
+            doc = self.db.get(c.doc_id) if check is not None else None
+            if check is None or (doc is not None and check(doc.id, doc.deleted, doc.body)):
+                out.add(c.doc_id)
+        return out
 
 
 def _as_engine_error(err: Exception) -> EngineError:

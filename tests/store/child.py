@@ -1,6 +1,9 @@
 """Child processes for the crash and multi-process tests (run with `python -m`).
 
 Roles:
+  zygote                   reads "DB SEED COMPACT FIFO" lines; for each forks a crash
+                           writer whose acks go to FIFO, and prints its pid (forking
+                           an already-imported interpreter keeps kill cycles short)
   crash DB SEED [compact]  random writes forever; one JSON line per ACKNOWLEDGED write
   worker DB INDEX N        N own docs plus N increments of the shared "counter" doc
   init DB MARKER           open-or-create with an init that leaves a mark; print uuid
@@ -9,21 +12,32 @@ Roles:
 from __future__ import annotations
 
 import json
+import os
 import random
+import signal
 import sys
 from pathlib import Path
 
 from engine.errors import ConflictError
 from engine.store import Database, Revision, make_rev_id
+from engine.store.journal import FileOps
 
 
 def ack(**fields: object) -> None:
     print(json.dumps(fields), flush=True)
 
 
+class ChunkedOps(FileOps):
+    """Writes in 512-byte syscalls, so a SIGKILL can land inside a record (a torn tail)."""
+
+    def write(self, fd: int, data: bytes, offset: int) -> None:
+        for start in range(0, len(data), 512):
+            super().write(fd, data[start:start + 512], offset + start)
+
+
 def crash(path: str, seed: int, compact: bool) -> None:
     rng = random.Random(seed)
-    db = Database.open(Path(path))
+    db = Database.open(Path(path), file_ops=ChunkedOps())
     ack(op="ready")
     step = 0
     while True:
@@ -66,6 +80,25 @@ def crash(path: str, seed: int, compact: bool) -> None:
             ack(op="save", doc=doc_id, rev=rev, parent=doc.rev if doc else None)
 
 
+def zygote() -> None:
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # the kernel reaps the writers
+    for line in sys.stdin:
+        db_path, seed, compact, fifo = line.split()
+        sys.stdout.flush()
+        pid = os.fork()
+        if pid == 0:
+            fd = os.open(fifo, os.O_WRONLY)
+            os.dup2(fd, 1)
+            os.close(fd)
+            try:
+                crash(db_path, int(seed), compact == "1")
+            except BaseException as err:  # report, then wait for the parent's SIGKILL
+                ack(op="error", error=repr(err))
+                while True:  # never exit alone: the parent kills this pid
+                    signal.pause()
+        print(pid, flush=True)
+
+
 def worker(path: str, index: int, n: int) -> None:
     db = Database.open(Path(path))
     for i in range(n):
@@ -95,8 +128,10 @@ def init(path: str, marker: str) -> None:
 
 
 if __name__ == "__main__":
-    role, db_path, *rest = sys.argv[1:]
-    if role == "crash":
+    role, db_path, *rest = [*sys.argv[1:], ""]
+    if role == "zygote":
+        zygote()
+    elif role == "crash":
         crash(db_path, int(rest[0]), rest[1:] == ["compact"])
     elif role == "worker":
         worker(db_path, int(rest[0]), int(rest[1]))

@@ -186,3 +186,16 @@ def test_closed_database_refuses_use(db_path: Path) -> None:
     db.close()
     with pytest.raises(Exception, match="closed"):
         db.get("a")
+
+
+def test_a_document_over_the_record_limit_is_refused_and_nothing_breaks(
+        db_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from engine.store import journal
+    monkeypatch.setattr(journal, "MAX_RECORD", 2000)
+    with Database.open(db_path) as db:
+        with pytest.raises(UsageError, match="blob"):
+            db.save("big", {"text": "x" * 3000}, rev=None)
+        db.save("small", {"text": "x" * 100}, rev=None)
+    with Database.open(db_path) as db:
+        assert db.get("big") is None and db.get("small") is not None
+        assert db.check() == []

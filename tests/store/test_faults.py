@@ -103,3 +103,18 @@ def test_failure_at_any_compaction_step_leaves_old_or_new_state(
         assert db.check() == []
         compacted = (db_path / "journal").stat().st_size < size
         assert compacted == (step == "fsync_dir")  # only then had the rename happened
+
+
+def test_leftovers_of_a_crashed_compaction_or_creation_are_harmless(db_path: Path) -> None:
+    with Database.open(db_path) as db:
+        db.save("a", {"v": 1}, rev=None)
+    (db_path / "journal.compact").write_bytes(b"half a new journal")
+    (db_path / "journal.init").write_bytes(b"half an old creation")
+    (db_path / "blobs" / ".tmp-0123").write_bytes(b"half a blob")
+    with Database.open(db_path) as db:
+        assert db.get("a") is not None and db.check() == []
+        db.compact(blob_grace=0)
+        assert db.get("a") is not None and db.check() == []
+    assert not (db_path / "journal.compact").exists()
+    assert not (db_path / "journal.init").exists()
+    assert list((db_path / "blobs").iterdir()) == []

@@ -9,6 +9,7 @@ from pathlib import Path
 import anyio
 import pytest
 
+from engine.errors import StoreError
 from engine.store import Database
 from tests.helpers import REPO_ROOT, cli_env
 
@@ -73,6 +74,7 @@ async def test_subscribe_yields_immediately_when_behind(db: Database) -> None:
 
 WRITER = """
 import sys, time
+from engine.errors import StoreError
 from engine.store import Database
 db = Database.open(sys.argv[1], create=False)
 sys.stdin.readline()
@@ -104,3 +106,18 @@ async def test_subscriber_sees_another_process_write_within_100ms(db: Database) 
     acked_at = float(output)
     assert db.get("from-other-process") is not None
     assert woke_at - acked_at < 0.1
+
+
+@pytest.mark.anyio
+async def test_subscription_ends_with_an_error_when_the_database_closes(db_path: Path) -> None:
+    db = Database.open(db_path)
+    with anyio.fail_after(5):
+        async with anyio.create_task_group() as tg:
+            async def listen() -> None:
+                with pytest.raises(StoreError, match="closed"):
+                    async for _ in db.subscribe(since=0):
+                        pass
+
+            tg.start_soon(listen)
+            await anyio.wait_all_tasks_blocked()
+            db.close()

@@ -132,3 +132,11 @@ def test_check_notices_damage_appearing_under_an_open_database(tmp_path: Path) -
         flip(path / "journal", record_starts(path / "journal")[1] + 12, 0)
         problems = db.check()
         assert len(problems) == 1 and "damaged at byte offset" in problems[0]
+
+
+def test_check_notices_an_index_that_disagrees_with_the_journal(tmp_path: Path) -> None:
+    with Database.open(tmp_path / "db") as db:
+        rev = db.save("a", {"v": 1}, rev=None)
+        assert db.check() == []
+        db._index.docs["a"].nodes[rev].deleted = True  # simulate an indexing bug
+        assert db.check() == [f"The in-memory index of {tmp_path / 'db'} differs from its journal."]

@@ -8,9 +8,11 @@ import random
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
+from engine.errors import ConflictError
 from engine.store import Database
 from tests.helpers import REPO_ROOT, cli_env
 
@@ -25,43 +27,60 @@ def spawn(*args: str, stdin: bool = False) -> subprocess.Popen[str]:
 
 
 def kill_cycles(path: Path, cycles: int, compact: bool, seed: int) -> int:
-    """Run a writer, SIGKILL it at a random moment, verify; returns writes checked."""
+    """Start a writer, SIGKILL it at a random moment, reopen and verify, `cycles` times.
+
+    Writers are forked by one zygote child so a cycle costs milliseconds, not an
+    interpreter start. Returns how many acknowledged writes were verified.
+    """
     rng = random.Random(seed)
     latest: dict[str, tuple[str, str | None]] = {}  # doc -> last acknowledged (rev, parent)
     local_n = 0
     checked = 0
-    for cycle in range(cycles):
-        proc = spawn("crash", str(path), str(seed * 100_000 + cycle),
-                     *(["compact"] if compact else []))
-        assert proc.stdout is not None
-        assert json.loads(proc.stdout.readline())["op"] == "ready"
-        for _ in range(rng.randrange(12)):
-            proc.stdout.readline()
-        # Randomise the kill moment within a write, not just between acknowledgements.
-        time.sleep(rng.random() * 0.004)
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
-        # Everything the child printed before dying was acknowledged (whole lines only).
-        out = proc.stdout.read()
-        proc.stdout.close()
-        for line in out.splitlines():
-            try:
-                entry = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            if entry["op"] == "save":
-                latest[entry["doc"]] = (entry["rev"], entry["parent"])
-            elif entry["op"] == "local":
-                local_n = max(local_n, entry["n"])
-        with Database.open(path) as db:
-            for doc_id, (rev, parent) in latest.items():
-                got = db.get_rev(doc_id, rev)
-                assert got is not None, f"cycle {cycle}: acknowledged {doc_id} {rev} lost"
-                assert got.history[:2] == ([rev, parent] if parent else [rev])
-                checked += 1
-            assert (db.get_local("cp") or {"n": 0})["n"] >= local_n
-            if cycle % 10 == 0 or cycle == cycles - 1:
-                assert db.check() == []
+    fifo = path.parent / f"acks-{seed}"
+    os.mkfifo(fifo)
+    zygote = spawn("zygote", "-", stdin=True)
+    assert zygote.stdin is not None and zygote.stdout is not None
+    live_pid = None  # a writer we started and have not killed yet
+    try:
+        for cycle in range(cycles):
+            zygote.stdin.write(f"{path} {seed * 100_000 + cycle} {int(compact)} {fifo}\n")
+            zygote.stdin.flush()
+            pid = live_pid = int(zygote.stdout.readline())
+            with open(fifo) as acks:
+                lines = [acks.readline()]
+                assert json.loads(lines[0])["op"] == "ready", lines
+                for _ in range(rng.randrange(8)):
+                    lines.append(acks.readline())
+                # Randomise the kill moment within a write, not just between acks.
+                time.sleep(rng.random() * 0.003)
+                os.kill(pid, signal.SIGKILL)
+                live_pid = None
+                lines.extend(acks.read().splitlines())  # EOF: the writer is dead
+            for line in lines:
+                try:
+                    entry = json.loads(line)
+                except json.JSONDecodeError:  # cut off mid-line by the kill
+                    continue
+                assert entry["op"] != "error", entry
+                if entry["op"] == "save":
+                    latest[entry["doc"]] = (entry["rev"], entry["parent"])
+                elif entry["op"] == "local":
+                    local_n = max(local_n, entry["n"])
+            with Database.open(path) as db:
+                for doc_id, (rev, parent) in latest.items():
+                    got = db.get_rev(doc_id, rev)
+                    assert got is not None, f"cycle {cycle}: acknowledged {doc_id} {rev} lost"
+                    assert got.history[:2] == ([rev, parent] if parent else [rev])
+                    checked += 1
+                assert (db.get_local("cp") or {"n": 0})["n"] >= local_n
+                if cycle % 10 == 0 or cycle == cycles - 1:
+                    assert db.check() == []
+    finally:
+        if live_pid is not None:  # a failed assertion left it running (writers never exit)
+            os.kill(live_pid, signal.SIGKILL)
+        zygote.stdin.close()
+        zygote.wait(timeout=30)
+        zygote.stdout.close()
     return checked
 
 
@@ -71,7 +90,7 @@ def test_acknowledged_writes_survive_sigkill(tmp_path: Path) -> None:
 
 
 def test_sigkill_during_compaction_leaves_old_or_new_state(tmp_path: Path) -> None:
-    cycles = 300 if LONG else 40
+    cycles = 500 if LONG else 60
     assert kill_cycles(tmp_path / "db", cycles, compact=True, seed=2) > 0
     assert not (tmp_path / "db" / "journal.init").exists()
 
@@ -120,3 +139,27 @@ def test_another_handle_sees_appends_and_survives_compaction(db_path: Path) -> N
         rev2 = b.save("doc", {"v": 100}, rev=rev)
         assert a.get("doc").rev == rev2  # type: ignore[union-attr]
         assert a.check() == [] and b.check() == []
+
+
+def test_threads_sharing_one_handle_lose_nothing(db_path: Path) -> None:
+    with Database.open(db_path) as db:
+        def work(index: int) -> None:
+            for i in range(10):
+                db.save(f"t{index}-{i}", {"i": i}, rev=None)
+                while True:
+                    cur = db.get("counter")
+                    try:
+                        db.save("counter", {"n": (cur.body["n"] if cur else 0) + 1},
+                                rev=cur.rev if cur else None)
+                        break
+                    except ConflictError:
+                        continue
+
+        threads = [threading.Thread(target=work, args=(i,)) for i in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert db.get("counter").body == {"n": 40}  # type: ignore[union-attr]
+        assert len(db.all_docs()) == 41 and db.update_seq == 80
+        assert db.check() == []

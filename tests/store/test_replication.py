@@ -169,3 +169,13 @@ def test_history_is_pruned_to_max_history(tmp_path: Path) -> None:
         assert db.get_rev("d", revs[-1]).history == list(reversed(revs))[:5]  # type: ignore[union-attr]
         assert db.get_rev("d", revs[-3]).body == {"i": 9}  # type: ignore[union-attr]
         assert db.check() == []
+
+
+def test_a_tombstone_arriving_without_body_is_stored_as_deleted(db: Database) -> None:
+    base = edits(1)
+    tomb = make_rev_id(base[0][0], True, {"had": "a body"})
+    db.put_revisions([as_revision("d", base),
+                      Revision("d", tomb, True, None, [tomb, base[0][0]])])
+    doc = db.get("d")
+    assert doc is not None and doc.deleted and doc.rev == tomb
+    assert db.all_docs() == [] and db.check() == []

@@ -160,3 +160,21 @@ def test_bad_doc_ids_are_refused_with_a_sentence(bad: str) -> None:
 def test_ids_up_to_250_utf8_bytes_are_fine() -> None:
     assert check_doc_id("é" * 125) == "é" * 125
     assert check_doc_id("x" * 250) == "x" * 250
+
+
+def test_chain_and_branch_trimming_agree() -> None:
+    """The one-leaf fast path keeps exactly what the general walk keeps."""
+    revs = chain(40)
+    fast, general = RevTree(), RevTree()
+    for i, rev in enumerate(revs):
+        for tree in (fast, general):
+            tree.graft(rev, [revs[i - 1]] if i else [], False, (i, 1))
+        fast.trim(7, 2)
+        # A throwaway second leaf forces the general path on the other tree.
+        extra = make_rev_id(None, False, {"extra": i})
+        general.graft(extra, [], False, (999, 1))
+        general.trim(7, 2)
+        del general.nodes[extra]
+        general.leafs.remove(extra)
+        assert {(n.rev, n.parent, n.loc) for n in fast.nodes.values()} == {
+            (n.rev, n.parent, n.loc) for n in general.nodes.values()}, i

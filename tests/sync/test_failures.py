@@ -236,3 +236,83 @@ async def test_refused_handshake_is_reported(tmp_path: Path, code: str,
         with pytest.raises(error, match="Shutting down"):
             await rep.run()
     assert tries == attempts
+
+
+class _CutAfter:
+    """A channel end that loses its connection after `frames` sent (or received) frames."""
+
+    def __init__(self, inner: MessageChannel, frames: int, count_sent: bool) -> None:
+        self.inner, self.left, self.count_sent = inner, frames, count_sent
+        self.peer_address, self.user = inner.peer_address, inner.user
+
+    async def _tick(self, sending: bool) -> None:
+        if self.left <= 0:
+            await self.inner.close(1006, "cut")
+            raise NetworkError("The connection was cut.")
+        if sending == self.count_sent:
+            self.left -= 1
+
+    async def send(self, frame: bytes) -> None:
+        await self._tick(True)
+        await self.inner.send(frame)
+
+    async def receive(self) -> bytes:
+        await self._tick(False)
+        return await self.inner.receive()
+
+    async def close(self, code: int = 1000, reason: str = "") -> None:
+        await self.inner.close(code, reason)
+
+
+@pytest.mark.parametrize("mode", [Mode.PULL, Mode.PUSH])
+async def test_cut_connection_resumes_and_converges(tmp_path: Path, mode: Mode) -> None:
+    from engine.protocol import Limits
+
+    a, b = open_db(tmp_path, "a"), open_db(tmp_path, "b")
+    source = b if mode is Mode.PULL else a
+    source.save_many([(f"d{i:04d}", {"text": "x" * 900}, None) for i in range(600)])
+    small = Limits(max_frame=64 * 1024)
+    # The first two connections die part-way, after acks for some frames went by:
+    # pull counts our frames (hello, subscribe, missing, acks), push the peer's.
+    cuts = [7, 6]
+
+    async with anyio.create_task_group() as tg:
+        peer = MemoryPeer(b, tg, limits=small, max_frame=small.max_frame)
+
+        @asynccontextmanager
+        async def flaky() -> AsyncIterator[MessageChannel]:
+            async with peer.connect() as channel:
+                yield _CutAfter(channel, cuts.pop(0), mode is Mode.PULL) if cuts else channel
+
+        rep = replicator(a, flaky, mode=mode, limits=small, retry=FAST_RETRY)
+        await rep.run()
+        tg.cancel_scope.cancel()
+    assert doc_map(a) == doc_map(b) and len(doc_map(a)) == 600
+    assert not cuts and peer.errors == []
+    assert all(s.duplicates == 0 for s in peer.sessions)
+    last = rep.last_stats
+    assert last is not None and 0 < last.revs_sent + last.revs_received < 600  # resumed
+
+
+async def test_revision_whose_body_does_not_match_its_id_is_refused(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import engine.sync.transfer as transfer
+    from engine.protocol import RevisionData
+
+    real = transfer.load_revisions
+
+    def tampered(*args: object) -> tuple[list[RevisionData], list[tuple[str, str]]]:
+        revs, gone = real(*args)  # type: ignore[arg-type]
+        return [RevisionData(r.doc_id, r.rev, r.deleted, r.history, body={"forged": True})
+                for r in revs], gone
+
+    monkeypatch.setattr(transfer, "load_revisions", tampered)
+    a, b = open_db(tmp_path, "a"), open_db(tmp_path, "b")
+    b.save("apple", {"value": 1}, rev=None)
+    async with anyio.create_task_group() as tg:
+        peer = MemoryPeer(b, tg)
+        rep = replicator(a, peer, mode=Mode.PULL, retry=FAST_RETRY)
+        with pytest.raises(ProtocolError, match="does not match its body"):
+            await rep.run()
+        tg.cancel_scope.cancel()
+    assert a.get("apple") is None

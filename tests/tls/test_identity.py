@@ -165,7 +165,10 @@ def test_fingerprints_are_lowercase_hex_with_a_pretty_form() -> None:
     assert identity.pretty_fingerprint.replace(":", "").lower() == identity.fingerprint
 
 
-def test_server_context_needs_tls_1_2_and_leaves_no_key_on_disk() -> None:
+def test_server_context_needs_tls_1_2_and_leaves_no_key_on_disk(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A private temp dir: other processes on the machine may make their own listsync-tls-*.
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     before = set(Path(tempfile.gettempdir()).glob("listsync-tls-*"))
     identity = load_identity("anonymous")
     assert identity is not None

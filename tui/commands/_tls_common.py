@@ -4,7 +4,6 @@ that `serve` and `sync` add with `add_listener_tls_args` / `add_replicator_tls_a
 from __future__ import annotations
 
 import argparse
-import os
 import ssl
 from pathlib import Path
 
@@ -16,6 +15,7 @@ from engine import (
     Identity,
     UsageError,
     client_validation,
+    default_data_dir,
     generated_identity,
     listener_ssl_context,
     load_identity,
@@ -26,9 +26,7 @@ def data_dir_of(args: argparse.Namespace) -> Path:
     """--data-dir, else $XDG_DATA_HOME/listsync, else ~/.local/share/listsync."""
     if getattr(args, "data_dir", None):
         return Path(args.data_dir).expanduser()
-    xdg = os.environ.get("XDG_DATA_HOME")
-    base = Path(xdg) if xdg else Path.home() / ".local" / "share"
-    return base / "listsync"
+    return default_data_dir()
 
 
 # --- TLS flags for `serve` and `sync` (call these from those commands) ---

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-from pathlib import Path
 
 import anyio
 
@@ -14,11 +12,15 @@ from engine import (
     DiscoveredPeer,
     ManualPeers,
     NetworkError,
+    TrustStore,
     UsageError,
     browse_once,
+    fingerprint_hint_mismatch,
     merged_peers,
     multicast_available,
+    peer_key,
 )
+from tui.commands._tls_common import data_dir_of
 
 _EPILOG = """\
 examples:
@@ -52,15 +54,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.set_defaults(func=run)
 
 
-def _data_dir(args: argparse.Namespace) -> Path:
-    if args.data_dir:
-        return Path(args.data_dir)
-    xdg = os.environ.get("XDG_DATA_HOME")
-    return (Path(xdg) if xdg else Path.home() / ".local" / "share") / "listsync"
-
-
 def run(args: argparse.Namespace) -> int:
-    manual = ManualPeers(_data_dir(args))
+    manual = ManualPeers(data_dir_of(args))
     if args.peers_action == "add":
         added = manual.add(args.endpoint)
         print(f"added {args.endpoint}" if added else f"{args.endpoint} was already added")
@@ -77,11 +72,19 @@ def run(args: argparse.Namespace) -> int:
     if check:
         found = anyio.run(lambda: browse_once(args.timeout, interfaces=args.interface))
     peers = merged_peers(found, remembered)
+    trust = TrustStore.for_data_dir(data_dir_of(args))
+    # Adverts are unauthenticated: a fingerprint unlike the one tofu remembered is only
+    # flagged here; the TLS handshake of `sync --validation tofu` is what refuses it.
+    suspicious = {id(p) for p in peers
+                  if fingerprint_hint_mismatch(p, trust.get(peer_key(p.address, p.port)))}
     if args.json:
-        print(json.dumps([p.to_json() for p in peers], indent=1))
+        print(json.dumps([dict(p.to_json(), fingerprint_mismatch=id(p) in suspicious)
+                          for p in peers], indent=1))
     else:
         for peer in peers:
-            print(_line(peer))
+            warning = ("  ! fingerprint differs from the one trusted on first use"
+                       if id(peer) in suspicious else "")
+            print(_line(peer) + warning)
     if not check:
         print(f"listsync: {check.reason}", file=sys.stderr)
         return NetworkError.exit_code

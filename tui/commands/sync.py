@@ -8,11 +8,8 @@ comes from $LISTSYNC_PASSWORD, --password-file, or a prompt on a terminal.
 from __future__ import annotations
 
 import argparse
-import getpass
-import os
 import signal
 import sys
-from pathlib import Path
 from typing import Any
 
 import anyio
@@ -28,6 +25,7 @@ from engine import (
     make_connector,
     split_url,
 )
+from tui.commands._passwords import read_password
 from tui.commands._tls_common import add_replicator_tls_args, replicator_tls_from_args
 from tui.commands.items import open_db
 
@@ -48,24 +46,6 @@ def register(sub: Any) -> None:
     p.add_argument("--heartbeat", metavar="S", type=float, default=15.0,
                    help="seconds between websocket pings (default 15)")
     p.set_defaults(func=run_sync)
-
-
-def read_password(password_file: str | None) -> str:
-    """--password-file, else $LISTSYNC_PASSWORD, else a prompt on a terminal."""
-    if password_file:
-        try:
-            text = Path(password_file).read_text(encoding="utf-8")
-        except OSError as err:
-            raise UsageError(f"Could not read the password file {password_file}: "
-                             f"{err.strerror}.") from err
-        return text.splitlines()[0] if text else ""
-    env = os.environ.get("LISTSYNC_PASSWORD")
-    if env is not None:
-        return env
-    if not sys.stdin.isatty():
-        raise UsageError("No password given: set $LISTSYNC_PASSWORD, use --password-file, "
-                         "or run on a terminal.")
-    return getpass.getpass("Password: ")
 
 
 def run_sync(args: argparse.Namespace) -> int:

@@ -8,14 +8,10 @@ New passwords are stored as scrypt hashes.
 from __future__ import annotations
 
 import argparse
-import getpass
 import json
-import os
 import sys
-from pathlib import Path
 
 from engine import (
-    UsageError,
     add_user,
     allowlist_path,
     check_user_name,
@@ -23,34 +19,14 @@ from engine import (
     list_users,
     remove_user,
 )
+from tui.commands._passwords import read_password
 from tui.commands._tls_common import data_dir_of
-
-
-def read_new_password(password_file: str | None) -> str:
-    """--password-file, else $LISTSYNC_PASSWORD, else two prompts on a terminal."""
-    if password_file:
-        try:
-            text = Path(password_file).read_text(encoding="utf-8")
-        except OSError as err:
-            raise UsageError(f"Could not read the password file {password_file}: "
-                             f"{err.strerror}.") from err
-        return text.splitlines()[0] if text else ""
-    env = os.environ.get("LISTSYNC_PASSWORD")
-    if env is not None:
-        return env
-    if not sys.stdin.isatty():
-        raise UsageError("No password given: use a terminal, $LISTSYNC_PASSWORD or "
-                         "--password-file.")
-    first = getpass.getpass("New password: ")
-    if first != getpass.getpass("Repeat it: "):
-        raise UsageError("The two passwords differ.")
-    return first
 
 
 def _add(args: argparse.Namespace) -> int:
     data_dir = data_dir_of(args)
     name = check_user_name(args.user_name)
-    created = add_user(data_dir, name, read_new_password(args.password_file))
+    created = add_user(data_dir, name, read_password(args.password_file, new=True))
     verb = "Added" if created else "Changed the password of"
     print(f"{verb} {name} in {allowlist_path(data_dir)}.")
     return 0

@@ -1,0 +1,132 @@
+"""Writes and questions that come from sync: put_revisions, resolve, revs_diff.
+
+These are the `Database` methods of the same names (kept here so each file
+stays readable); they use the Database's locking and commit path.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+from engine.errors import ConflictError, NotFoundError, UsageError
+from engine.store import revs
+from engine.store.journal import pack_body
+from engine.store.resolution import RESOLUTIONS_ID, Resolution, with_record
+from engine.store.revs import Revision
+
+if TYPE_CHECKING:
+    from engine.store.database import Database
+
+Item = tuple[str, list[Any], bytes | None]  # (record kind, fields, body) for Database._commit
+
+
+def revs_diff(db: Database, wanted: dict[str, list[str]]) -> dict[str, tuple[list[str], list[str]]]:
+    """Per doc id: (revs we lack, revs we hold that could serve as delta bases)."""
+    out: dict[str, tuple[list[str], list[str]]] = {}
+    with db._reading():
+        for doc_id, rev_list in wanted.items():
+            tree = db._tree(doc_id)
+            missing = [r for r in dict.fromkeys(rev_list) if tree is None or r not in tree]
+            if missing:
+                for r in missing:
+                    revs.generation(r)
+                have = [] if tree is None else revs.possible_ancestors(tree, missing)
+                out[doc_id] = (missing, have)
+    return out
+
+
+def put_revisions(db: Database, revisions: list[Revision], source: str | None = None
+                  ) -> list[int]:
+    """Insert revisions from a peer (named `source` in resolution notes), with their
+    ancestry, as one durable batch."""
+    prepared = []
+    for r in revisions:
+        revs.check_doc_id(r.doc_id)
+        ancestors = revs.check_history(r, db.max_history)
+        body = r.body if r.body is not None else ({} if r.deleted else None)
+        if body is None:
+            raise UsageError(f"Revision {r.rev} of {r.doc_id!r} arrived without a body.")
+        revs.check_body(body)
+        parent = ancestors[0] if ancestors else None
+        if r.body is not None and (parent or revs.generation(r.rev) == 1):
+            if revs.make_rev_id(parent, r.deleted, body) != r.rev:
+                raise UsageError(f"Revision {r.rev} of {r.doc_id!r} does not match its body.")
+        prepared.append((r, ancestors, body))
+    with db._writing():
+        items: list[Item] = []
+        seen: set[tuple[str, str]] = set()
+        touched: list[str] = []
+        seq = db._seq()
+        for r, ancestors, body in prepared:
+            tree = db._index.docs.get(r.doc_id)
+            if (tree is not None and r.rev in tree) or (r.doc_id, r.rev) in seen:
+                continue
+            if not r.deleted:
+                db._require_blobs(body)
+            seen.add((r.doc_id, r.rev))
+            touched.append(r.doc_id)
+            items.append(("R", [seq, r.doc_id, r.rev, ancestors, r.deleted], pack_body(body)))
+            seq += 1
+        if items:
+            db._commit(items)
+        conflicted = [d for d in dict.fromkeys(touched) if db._index.docs[d].conflicts()]
+    if items:
+        db._notify()
+    if db.resolver is not None and conflicted:
+        db._context.source = source  # per thread: the resolver's resolve() reads it
+        try:
+            for doc_id in conflicted:
+                db.resolver(db, doc_id)
+        finally:
+            db._context.source = None
+    return [item[1][0] for item in items]
+
+
+def resolve(db: Database, doc_id: str, winner_body: dict[str, Any],
+            losers: list[str] | None, winner: str | None, record: bool = False) -> str:
+    """Write `winner_body` as a child of the winning leaf (unless it is that leaf's body
+    already) and tombstone `losers` (default: every conflicting leaf), in one durable
+    batch; with `record`, note it in the resolutions local doc. Returns the new winner."""
+    revs.check_doc_id(doc_id)
+    revs.check_body(winner_body)
+    with db._writing():
+        tree = db._index.docs.get(doc_id)
+        if tree is None:
+            raise NotFoundError(f"Document {doc_id!r} does not exist.")
+        win = tree.winner()
+        if winner is not None and winner != win.rev:
+            raise ConflictError(f"Document {doc_id!r} is now at {win.rev}, not {winner}.")
+        live = tree.conflicts()
+        losers = live if losers is None else losers
+        for loser in losers:
+            if loser not in live:
+                raise ConflictError(f"{loser} is not a conflicting leaf of {doc_id!r}.")
+        db._require_blobs(winner_body)
+        assert win.loc is not None, "a leaf always keeps its body"
+        same = revs.canonical(None, False, winner_body) == revs.canonical(
+            None, False, db._body(win.loc))
+        # Keeping the winner as it is needs no new revision: fewer revs to sync, and
+        # peers that resolve the same leaves still write the same tombstones.
+        merged = win.rev if same else revs.make_rev_id(win.rev, False, winner_body)
+        seq = db._seq()
+        items: list[Item] = []
+        if merged not in tree:
+            items.append(("R", [seq, doc_id, merged, [win.rev], False],
+                          pack_body(winner_body)))
+        for loser in sorted(losers):
+            tomb = revs.make_rev_id(loser, True, {})
+            if tomb not in tree:
+                items.append(("R", [seq + len(items), doc_id, tomb, [loser], True],
+                              pack_body({})))
+        if items and record:
+            note = Resolution(doc_id, merged, win.rev, tuple(sorted(losers)),
+                              getattr(db._context, "source", None), time.time(),
+                              merged=not same)
+            loc = db._index.locals.get(RESOLUTIONS_ID)
+            notes = None if loc is None else db._body(loc)
+            items.append(("L", [RESOLUTIONS_ID], pack_body(with_record(notes, note))))
+        if items:
+            db._commit(items)
+    db._notify()
+    return merged

@@ -1,0 +1,285 @@
+"""ListsyncApp: login, then the inventory as home, with sections for syncing.
+
+Navigation: F2 inventory (home), F3 peers, F4 listener, F5 activity, F6
+settings; Esc goes back to the inventory; F1 or ? lists every key of the
+current screen; ctrl+p opens the command palette. Letters are item actions.
+Engine failures are caught here, in `engine_call`, and shown as one sentence.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import anyio.to_thread
+from textual import work
+from textual.app import App, SystemCommand
+from textual.binding import Binding
+from textual.reactive import reactive
+from textual.screen import ModalScreen, Screen
+
+from engine import EngineError
+from tui import prefs
+from tui.engine_bridge import NodeBridge, clock_text
+from tui.inventory import Inventory
+from tui.messages import (
+    ActivityEntry,
+    ActivityLogged,
+    ErrorReported,
+    ListenerUpdated,
+    ListenerView,
+    PeerRow,
+    PeersUpdated,
+)
+from tui.screens.activity import ActivityScreen
+from tui.screens.help import HelpScreen
+from tui.screens.inventory import InventoryScreen
+from tui.screens.listener import ListenerScreen
+from tui.screens.login import LoginScreen
+from tui.screens.peers import PeersScreen
+from tui.screens.settings import SettingsScreen
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+MAX_ACTIVITY = 500  # lines kept in the activity log
+SECTIONS: dict[str, type[Screen[Any]]] = {
+    "peers": PeersScreen,
+    "listener": ListenerScreen,
+    "activity": ActivityScreen,
+    "settings": SettingsScreen,
+}
+NAV = Binding.Group("Screens")
+
+Opener = Callable[[Path, str, str], Any]  # (data dir, user, db name) -> Database
+
+
+@dataclass
+class Session:
+    """The logged-in user and their open database."""
+
+    user: str
+    password: str
+    db: Any
+    inventory: Inventory
+    db_name: str = "userdb"
+
+
+class ListsyncApp(App[int]):
+    """The terminal app. `opener` opens a user's database (engine.open_list_db)."""
+
+    CSS_PATH = "app.tcss"
+    TITLE = "listsync"
+    BINDINGS = [
+        Binding("f1,question_mark", "help", "Help", key_display="F1",
+                tooltip="List every key of this screen"),
+        Binding("f2", "goto('inventory')", "Items", key_display="F2", group=NAV,
+                tooltip="Inventory (home)"),
+        Binding("f3", "goto('peers')", "Peers", key_display="F3", group=NAV,
+                tooltip="Peers: devices to sync with"),
+        Binding("f4", "goto('listener')", "Listener", key_display="F4", group=NAV,
+                tooltip="Listener: let devices sync with you"),
+        Binding("f5", "goto('activity')", "Activity", key_display="F5", group=NAV,
+                tooltip="Activity: syncs, merges, errors"),
+        Binding("f6", "goto('settings')", "Settings", key_display="F6", group=NAV,
+                tooltip="Settings: TLS, port, advertising"),
+        Binding("escape", "back", "Back", show=False, tooltip="Back to the inventory"),
+        Binding("ctrl+q", "quit", "Quit", show=False, priority=True),
+    ]
+
+    listener: reactive[ListenerView] = reactive(ListenerView, always_update=True)
+    peers: reactive[tuple[PeerRow, ...]] = reactive(tuple, always_update=True)
+    activity: reactive[tuple[ActivityEntry, ...]] = reactive(tuple, always_update=True)
+
+    def __init__(self, *, data_dir: Path, opener: Opener, db_name: str = "userdb",
+                 user: str | None = None, password: str | None = None,
+                 device: str | None = None, start_node: bool = True) -> None:
+        super().__init__()
+        self.data_dir = data_dir
+        self.opener = opener
+        self.db_name = db_name
+        self.given_user = user
+        self.given_password = password
+        self.device = device  # None: the database's uuid owns this device's counters
+        self.start_node = start_node
+        self.session: Session | None = None
+        self.bridge = NodeBridge(self.post_message)
+        self.settings = prefs.Settings()
+
+    # Start and login --------------------------------------------------------
+
+    def get_default_screen(self) -> Screen[Any]:
+        remembered = self.given_user or prefs.load_last_user(self.data_dir)
+        return LoginScreen(user=remembered, fixed_user=self.given_user is not None)
+
+    def on_mount(self) -> None:
+        self.settings = self._load_settings()
+        if self.given_user and self.given_password:
+            self.log_in(self.given_user, self.given_password)
+
+    def on_unmount(self) -> None:
+        if self.session is not None:
+            self.session.db.close()
+
+    def _load_settings(self) -> prefs.Settings:
+        try:
+            return prefs.load_settings(self.data_dir)
+        except EngineError as err:
+            self.report(err)
+            return prefs.Settings()
+
+    def on_login_screen_submitted(self, message: LoginScreen.Submitted) -> None:
+        self.log_in(message.user, message.password)
+
+    @work(group="login", exclusive=True)
+    async def log_in(self, user: str, password: str) -> None:
+        db = await self.engine_call(self.opener, self.data_dir, user, self.db_name)
+        if db is None:
+            return
+        try:
+            prefs.save_last_user(self.data_dir, user)
+        except OSError as err:
+            log.warning("could not remember the last user: %s", err)
+        inventory = Inventory(db, user=user, device=self.device)
+        inventory.note_merges(self._merged)
+        self.session = Session(user, password, db, inventory, self.db_name)
+        log.info("logged in as %s", user)
+        # The inventory gets a screen stack (mode) of its own, so Esc never leads back to login.
+        self.add_mode("home", lambda: InventoryScreen(inventory))
+        await self.switch_mode("home")
+        if self.start_node:
+            self.run_node()
+
+    def _merged(self, doc_id: str, merged_rev: str, losers: tuple[str, ...]) -> None:
+        # Called by the store's resolver, possibly from a sync worker thread:
+        # post_message is thread-safe.
+        text = "Merged changes another device made at the same time."
+        self.post_message(ActivityLogged(ActivityEntry(
+            clock_text(), "conflict", text, doc_id=doc_id, winner_rev=merged_rev,
+            loser_revs=losers)))
+
+    # Engine calls, in one place ----------------------------------------------
+
+    async def engine_call(self, fn: Callable[..., T], *args: Any) -> T | None:
+        """Run an engine call off the UI thread; an EngineError becomes a notification."""
+        try:
+            if inspect.iscoroutinefunction(fn):
+                result: T = await fn(*args)
+                return result
+            return await anyio.to_thread.run_sync(lambda: fn(*args))
+        except EngineError as err:
+            self.report(err)
+            return None
+
+    def report(self, err: EngineError | str) -> None:
+        log.info("engine error shown to the user: %s", err, exc_info=isinstance(err, Exception))
+        self.notify(str(err), severity="error", timeout=8, markup=False)
+
+    # The sync node -----------------------------------------------------------
+
+    @work(group="node", exclusive=True, exit_on_error=False)
+    async def run_node(self, start_listener: bool = False) -> None:
+        session = self.session
+        if session is None:
+            return
+        ready = self.bridge.start_listener if start_listener else None
+        await self.engine_call(partial_run(self.bridge, session, self.settings, self.data_dir,
+                                           ready))
+
+    def apply_settings(self, settings: prefs.Settings) -> None:
+        """Save new settings and restart the node with them (listener too, if it was on)."""
+        prefs.save_settings(self.data_dir, settings)
+        self.settings = settings
+        if self.session is not None and self.start_node:
+            self.run_node(start_listener=self.listener.running)
+
+    def on_listener_updated(self, message: ListenerUpdated) -> None:
+        self.listener = message.view
+
+    def on_peers_updated(self, message: PeersUpdated) -> None:
+        self.peers = message.peers
+
+    def on_activity_logged(self, message: ActivityLogged) -> None:
+        self.activity = (*self.activity[-(MAX_ACTIVITY - 1):], message.entry)
+        if message.entry.kind == "conflict":
+            self.notify(message.entry.text, title="Merged", markup=False)
+
+    def on_error_reported(self, message: ErrorReported) -> None:
+        self.report(message.text)
+
+    # Navigation --------------------------------------------------------------
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in {"goto", "back"}:
+            return self.session is not None and not isinstance(self.screen, ModalScreen)
+        return True
+
+    def action_goto(self, name: str) -> None:
+        if name == "inventory":
+            self.action_back()
+            return
+        section = SECTIONS[name]
+        if isinstance(self.screen, section):
+            return
+        if len(self.screen_stack) > 1:
+            self.switch_screen(section())
+        else:
+            self.push_screen(section())
+
+    def action_back(self) -> None:
+        if len(self.screen_stack) > 1:
+            self.pop_screen()
+
+    def action_help(self) -> None:
+        if isinstance(self.screen, HelpScreen):
+            return
+        keys: list[tuple[str, str]] = []
+        seen: set[tuple[str, str]] = set()
+        screen = self.screen
+        # The footer's keys first (this screen's, then the app's), then everything else.
+        ranked = sorted(screen.active_bindings.items(), key=lambda kv: (
+            not kv[1].binding.show, 0 if kv[1].node is screen else 1 if kv[1].node is self else 2))
+        for key, active in ranked:
+            text = active.binding.tooltip or active.binding.description
+            if text and (key, text) not in seen:
+                seen.add((key, text))
+                keys.append((self._key_name(key), text))
+        keys.append(("ctrl+p", "Command palette"))
+        title = self.screen.title or self.screen.__class__.__name__
+        self.push_screen(HelpScreen(str(title), keys))
+
+    def _key_name(self, key: str) -> str:
+        return {"plus": "+", "minus": "-", "equals_sign": "=", "question_mark": "?",
+                "escape": "Esc", "enter": "Enter"}.get(key, key.upper() if key[:1] == "f"
+                                                         and key[1:].isdigit() else key)
+
+    def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        if self.session is None:
+            return
+        for name, text in [("inventory", "Inventory: the items and their quantities"),
+                           ("peers", "Peers: devices to sync with"),
+                           ("listener", "Listener: let other devices sync with this one"),
+                           ("activity", "Activity: what syncing did, conflicts, errors"),
+                           ("settings", "Settings: TLS, port, advertising")]:
+            title, help_text = text.split(": ", 1)
+            yield SystemCommand(title, help_text, partial_goto(self, name))
+        yield SystemCommand("Keys", "List every key of this screen", self.action_help)
+
+
+def partial_goto(app: ListsyncApp, name: str) -> Callable[[], None]:
+    return lambda: app.action_goto(name)
+
+
+def partial_run(bridge: NodeBridge, session: Session, settings: prefs.Settings, data_dir: Path,
+                ready: Callable[[], Any] | None) -> Callable[[], Any]:
+    async def run() -> None:
+        await bridge.run(session.db, user=session.user, password=session.password,
+                         settings=settings.node_kwargs(), data_dir=data_dir,
+                         db_name=session.db_name, ready=ready)
+
+    return run

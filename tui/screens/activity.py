@@ -1,0 +1,98 @@
+"""ActivityScreen: what syncing did — replication events, merged conflicts, errors.
+
+Enter on a merged conflict shows what lost: each losing revision's items
+next to the winner's.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Header, Label
+
+from tui.messages import ActivityEntry
+from tui.screens.lost import LostDialog, compare
+from tui.widgets.table import Table
+
+if TYPE_CHECKING:
+    from tui.app import ListsyncApp
+
+KIND_STYLE = {"error": "bold red", "conflict": "bold yellow", "sync": "green",
+              "listener": "cyan", "peer": "blue"}
+
+
+class ActivityScreen(Screen[None]):
+    """The activity log, from `ListsyncApp.activity`; follows new lines at the bottom."""
+
+    TITLE = "Activity"
+    BINDINGS = [
+        Binding("enter", "inspect", "What lost", priority=True),
+        Binding("escape", "app.back", "Back"),
+    ]
+
+    @property
+    def listsync(self) -> ListsyncApp:
+        return self.app  # type: ignore[return-value]
+
+    def compose(self) -> ComposeResult:
+        yield Header(icon="≡")  # in the Linux console font, unlike ⭘
+        table = Table(id="activity")
+        table.add_column("Time", key="at")
+        table.add_column("Kind", key="kind")
+        table.add_column("What", key="text", width=54)  # fits 80 columns; full text below
+        yield table
+        yield Label("", id="activity-detail", markup=False)
+        yield Footer(show_command_palette=False)
+
+    def on_mount(self) -> None:
+        self._shown = 0
+        self.watch(self.app, "activity", self.show, init=True)
+
+    def show(self, entries: tuple[ActivityEntry, ...]) -> None:
+        table = self.query_one("#activity", DataTable)
+        follow = table.row_count == 0 or table.cursor_row >= table.row_count - 1
+        if len(entries) <= self._shown:  # the log was trimmed at the front: rebuild
+            table.clear()
+            self._shown = 0
+        for index in range(self._shown, len(entries)):
+            entry = entries[index]
+            table.add_row(entry.at, Text(entry.kind, style=KIND_STYLE.get(entry.kind, "")),
+                          Text(entry.text), key=str(index))
+        self._shown = len(entries)
+        if follow and table.row_count:
+            table.move_cursor(row=table.row_count - 1, animate=False)
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        # Long lines are cut in the table; the highlighted one is shown whole below it.
+        entries = self.listsync.activity
+        index = event.cursor_row
+        text = entries[index].text if 0 <= index < len(entries) else ""
+        self.query_one("#activity-detail", Label).update(text)
+
+    def action_inspect(self) -> None:
+        table = self.query_one("#activity", DataTable)
+        if not table.row_count:
+            return
+        entry = self.listsync.activity[table.cursor_row]
+        if entry.kind != "conflict" or not entry.winner_rev:
+            self.notify("Only merged conflicts keep what lost.", severity="warning")
+            return
+        self.inspect_conflict(entry)
+
+    @work(group="inspect", exclusive=True)
+    async def inspect_conflict(self, entry: ActivityEntry) -> None:
+        session = self.listsync.session
+        if session is None or entry.winner_rev is None:
+            return
+        inventory = session.inventory
+        winner = await self.listsync.engine_call(inventory.revision_items, entry.winner_rev)
+        losers = []
+        for rev in entry.loser_revs:
+            items = await self.listsync.engine_call(inventory.revision_items, rev)
+            losers.append((rev, items))
+        self.app.push_screen(LostDialog(entry.text, compare(winner, losers)))

@@ -1,0 +1,104 @@
+"""SettingsScreen: how this device listens and syncs. Saved in the data dir and applied.
+
+ctrl+s saves and restarts syncing with the new settings; Esc leaves without saving.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Grid, VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Footer, Header, Input, Label, Select
+
+from engine import ConfigError, EngineError
+from tui import prefs
+from tui.widgets.tick import Tick
+
+if TYPE_CHECKING:
+    from tui.app import ListsyncApp
+
+TLS_HELP = {
+    "anonymous": "anonymous (self-signed cert made at start)",
+    "disabled": "disabled (plain text)",
+    "bundled": "bundled (shipped identity)",
+    "generated": "generated (made once, kept)",
+}
+VALIDATION_HELP = {
+    "skip": "skip (accept a self-signed cert)",
+    "ca": "CA (normal chain validation)",
+    "pinned": "pinned (only the pinned cert)",
+    "tofu": "trust on first use",
+}
+
+
+class SettingsScreen(Screen[None]):
+    """A form over `prefs.Settings`."""
+
+    TITLE = "Settings"
+    AUTO_FOCUS = "#tls"
+    BINDINGS = [
+        Binding("ctrl+s", "save", "Save & apply"),
+        Binding("escape", "app.back", "Back"),
+    ]
+
+    @property
+    def listsync(self) -> ListsyncApp:
+        return self.app  # type: ignore[return-value]
+
+    def compose(self) -> ComposeResult:
+        s = self.listsync.settings
+        yield Header(icon="≡")  # in the Linux console font, unlike ⭘
+        with VerticalScroll(classes="section"), Grid(id="settings-form"):
+            yield Label("Listener TLS")
+            yield Select([(text, key) for key, text in TLS_HELP.items()], value=s.tls,
+                         allow_blank=False, compact=True, id="tls")
+            yield Label("Port (0 = any)")
+            yield Input(str(s.port), type="integer", compact=True, id="port")
+            yield Label("Check peers' certs")
+            yield Select([(text, key) for key, text in VALIDATION_HELP.items()],
+                         value=s.validation, allow_blank=False, compact=True, id="validation")
+            yield Label("Pinned cert (DER)")
+            yield Input(s.pinned_cert or "", placeholder="path, for pinned", compact=True,
+                        id="pinned_cert")
+            yield Tick("Delta sync (send only what changed)", s.deltas, compact=True,
+                       id="deltas", classes="wide")
+            yield Tick("Read-only listener (peers may pull, not push)", s.read_only,
+                       compact=True, id="read_only", classes="wide")
+            yield Tick("Advertise this device on the LAN (mDNS)", s.advertise, compact=True,
+                       id="advertise", classes="wide")
+            yield Label("Service name")
+            yield Input(s.service_name or "", placeholder="default: user@host", compact=True,
+                        id="service_name")
+        yield Footer(show_command_palette=False)
+
+    def read_form(self) -> prefs.Settings:
+        port_text = self.query_one("#port", Input).value.strip() or "0"
+        try:
+            port = int(port_text)
+        except ValueError as err:
+            raise ConfigError(f"Port {port_text!r} is not a number.") from err
+        return prefs.Settings(
+            tls=str(self.query_one("#tls", Select).value),
+            port=port,
+            deltas=self.query_one("#deltas", Tick).value,
+            read_only=self.query_one("#read_only", Tick).value,
+            advertise=self.query_one("#advertise", Tick).value,
+            service_name=self.query_one("#service_name", Input).value.strip() or None,
+            validation=str(self.query_one("#validation", Select).value),
+            pinned_cert=self.query_one("#pinned_cert", Input).value.strip() or None,
+        )
+
+    def action_save(self) -> None:
+        try:
+            settings = self.read_form()
+            self.listsync.apply_settings(settings)
+        except EngineError as err:
+            self.listsync.report(err)
+            return
+        except OSError as err:
+            self.listsync.report(f"Could not save settings: {err.strerror or err}.")
+            return
+        self.notify("Settings saved and applied.")
