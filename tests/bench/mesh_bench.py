@@ -40,7 +40,10 @@ SHM = Path("/dev/shm") if Path("/dev/shm").is_dir() else None
 def sample_peers(root: Path) -> list[Database]:
     dbs = []
     for i in range(PEERS):
-        db = Database.open(root / f"p{i}", init=load_sample)  # same first rev everywhere
+        # Same first rev everywhere. History deep enough that no peer prunes: trees pruned
+        # at different moments keep different stubs beyond max_history, and convergence
+        # here is judged on whole trees.
+        db = Database.open(root / f"p{i}", init=load_sample, max_history=2000)
         db.resolver = list_resolver
         dbs.append(db)
     return dbs
