@@ -202,6 +202,6 @@ class Peers(RuleBasedStateMachine):
 
 
 Peers.TestCase.settings = settings(
-    max_examples=2000 if LONG else 30, stateful_step_count=50, deadline=None,
+    max_examples=2300 if LONG else 30, stateful_step_count=50, deadline=None,
     suppress_health_check=list(HealthCheck), derandomize=not LONG)
 test_peers_converge_with_every_adjustment_applied_once = Peers.TestCase
