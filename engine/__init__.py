@@ -53,7 +53,16 @@ from engine.net.validation import VALIDATION_MODES, ClientAuth, ClientTLS, clien
 from engine.peer import ListenOptions, make_connector, make_listener, split_url
 from engine.resources import certs_dir, data_dir
 from engine.sample import load_sample
-from engine.store import Change, Database, Document, Revision, default_data_dir, open_user_db
+from engine.store import (
+    Change,
+    Database,
+    Document,
+    Resolution,
+    Revision,
+    default_data_dir,
+    default_resolver,
+    open_user_db,
+)
 from engine.sync.auth import (
     Allowlist,
     Authenticator,
@@ -280,4 +289,6 @@ __all__ = [
     "parse_settings",
     "save_settings",
     "settings_path",
+    "Resolution",
+    "default_resolver",
 ]

@@ -68,7 +68,9 @@ def list_resolver(db: Database, doc_id: str) -> None:
     """Conflict hook for `db.resolver`: merge a list's leaves, else keep the store's winner.
 
     The merged body is canonical and goes on top of the deterministic winner,
-    so every peer resolving the same leaves writes the same revision id.
+    so every peer resolving the same leaves writes the same revision id. Other
+    documents get `default_resolver`'s treatment (winner kept, losers tombstoned).
+    Either way the resolution is noted in `db.resolutions()`.
     """
     for _ in range(MAX_ATTEMPTS):
         rev, conflicts, bodies = _leaf_bodies(db, doc_id)
@@ -76,7 +78,7 @@ def list_resolver(db: Database, doc_id: str) -> None:
             return   # a live winner always exists while there are conflicts
         body = merge_list_bodies(bodies) if is_list_body(bodies[0]) else bodies[0]
         try:
-            db.resolve(doc_id, body, winner=rev, losers=conflicts)
+            db.resolve(doc_id, body, winner=rev, losers=conflicts, record=True)
         except ConflictError:
             continue   # another writer got in first; look again
         return

@@ -29,6 +29,7 @@ from engine.store.feed import ChangeFeed
 from engine.store.index import Index
 from engine.store.journal import FileOps, Journal, Record, encode, pack_body, scan, unpack_body
 from engine.store.lock import FileLock
+from engine.store.resolution import RESOLUTIONS_ID, Resolution, read_records
 from engine.store.revs import Change, Document, Loc, Revision, RevTree
 
 Resolver = Callable[["Database", str], None]
@@ -49,6 +50,7 @@ class Database:
         self._lock = lock
         self._journal = journal
         self._mutex = threading.RLock()
+        self._context = threading.local()  # .source: the peer whose revs a resolver handles
         self._index = Index(max_history, max_ancestor_bodies)
         self._cache: OrderedDict[int, bytes] = OrderedDict()
         self._feed = ChangeFeed()
@@ -351,28 +353,41 @@ class Database:
         with self._writing():
             self._commit([("L", [local_id], None if body is None else pack_body(body))])
 
-    def put_revisions(self, revisions: list[Revision]) -> list[int]:
+    def put_revisions(self, revisions: list[Revision], *, source: str | None = None
+                      ) -> list[int]:
         """Insert revisions from a peer, with their ancestry, as one durable batch.
 
         Idempotent; BlobMissingError (nothing stored) if a live revision needs an
         absent blob. Returns the new seqs. Calls `self.resolver(db, doc_id)`
-        afterwards for each touched document that now has conflicts."""
+        afterwards for each touched document that now has conflicts; `source`
+        names the peer in the notes of the resolutions that causes."""
         from engine.store.peer import put_revisions
-        return put_revisions(self, revisions)
+        return put_revisions(self, revisions, source)
 
     def resolve(self, doc_id: str, winner_body: dict[str, Any], *,
-                losers: list[str] | None = None, winner: str | None = None) -> str:
-        """Write `winner_body` as a child of the winning leaf and tombstone `losers`
-        (default: every conflicting leaf) in one durable batch; returns the new rev.
-        `winner`, if given, must still be the winning leaf (else ConflictError)."""
+                losers: list[str] | None = None, winner: str | None = None,
+                record: bool = False) -> str:
+        """Write `winner_body` as a child of the winning leaf (unless it is that leaf's
+        body already) and tombstone `losers` (default: every conflicting leaf) in one
+        durable batch; returns the new winner. `winner`, if given, must still be the
+        winning leaf (else ConflictError); `record` notes it in `resolutions()`."""
         from engine.store.peer import resolve
-        return resolve(self, doc_id, winner_body, losers, winner)
+        return resolve(self, doc_id, winner_body, losers, winner, record)
 
     def revs_diff(self, wanted: dict[str, list[str]]) -> dict[str, tuple[list[str], list[str]]]:
         """Per doc id: (revs we lack, revs we hold that could serve as delta bases);
         only docs with something missing appear."""
         from engine.store.peer import revs_diff
         return revs_diff(self, wanted)
+
+    def resolutions(self) -> list[Resolution]:
+        """Conflicts resolved in this database (not replicated), oldest first."""
+        return read_records(self.get_local(RESOLUTIONS_ID))
+
+    def restore(self, doc_id: str, loser_rev: str) -> str:
+        """Write a losing revision's body as a new child of the current winner."""
+        from engine.store.resolution import restore
+        return restore(self, doc_id, loser_rev)
 
     # -- change notification ----------------------------------------------------
 

@@ -6,11 +6,13 @@ stays readable); they use the Database's locking and commit path.
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING, Any
 
 from engine.errors import ConflictError, NotFoundError, UsageError
 from engine.store import revs
 from engine.store.journal import pack_body, unpack_body
+from engine.store.resolution import RESOLUTIONS_ID, Resolution, with_record
 from engine.store.revs import Revision
 
 if TYPE_CHECKING:
@@ -56,8 +58,10 @@ def get_revs(db: Database, keys: list[tuple[str, str]]) -> list[Revision | None]
     return out
 
 
-def put_revisions(db: Database, revisions: list[Revision]) -> list[int]:
-    """Insert revisions from a peer, with their ancestry, as one durable batch."""
+def put_revisions(db: Database, revisions: list[Revision], source: str | None = None
+                  ) -> list[int]:
+    """Insert revisions from a peer (named `source` in resolution notes), with their
+    ancestry, as one durable batch."""
     prepared = []
     for r in revisions:
         revs.check_doc_id(r.doc_id)
@@ -95,16 +99,21 @@ def put_revisions(db: Database, revisions: list[Revision]) -> list[int]:
                       if len(docs[d].leafs) > 1 and docs[d].conflicts()]
     if items:
         db._notify()
-    if db.resolver is not None:
-        for doc_id in conflicted:
-            db.resolver(db, doc_id)
+    if db.resolver is not None and conflicted:
+        db._context.source = source  # per thread: the resolver's resolve() reads it
+        try:
+            for doc_id in conflicted:
+                db.resolver(db, doc_id)
+        finally:
+            db._context.source = None
     return [item[1][0] for item in items]
 
 
 def resolve(db: Database, doc_id: str, winner_body: dict[str, Any],
-            losers: list[str] | None, winner: str | None) -> str:
-    """Write `winner_body` as a child of the winning leaf and tombstone `losers`
-    (default: every conflicting leaf), in one durable batch. Returns the new rev."""
+            losers: list[str] | None, winner: str | None, record: bool = False) -> str:
+    """Write `winner_body` as a child of the winning leaf (unless it is that leaf's body
+    already) and tombstone `losers` (default: every conflicting leaf), in one durable
+    batch; with `record`, note it in the resolutions local doc. Returns the new winner."""
     revs.check_doc_id(doc_id)
     revs.check_body(winner_body)
     with db._writing():
@@ -120,7 +129,12 @@ def resolve(db: Database, doc_id: str, winner_body: dict[str, Any],
             if loser not in live:
                 raise ConflictError(f"{loser} is not a conflicting leaf of {doc_id!r}.")
         db._require_blobs(winner_body)
-        merged = revs.make_rev_id(win.rev, False, winner_body)
+        assert win.loc is not None, "a leaf always keeps its body"
+        same = revs.canonical(None, False, winner_body) == revs.canonical(
+            None, False, db._body(win.loc))
+        # Keeping the winner as it is needs no new revision: fewer revs to sync, and
+        # peers that resolve the same leaves still write the same tombstones.
+        merged = win.rev if same else revs.make_rev_id(win.rev, False, winner_body)
         seq = db._seq()
         items: list[Item] = []
         if merged not in tree:
@@ -131,6 +145,13 @@ def resolve(db: Database, doc_id: str, winner_body: dict[str, Any],
             if tomb not in tree:
                 items.append(("R", [seq + len(items), doc_id, tomb, [loser], True],
                               pack_body({})))
+        if items and record:
+            note = Resolution(doc_id, merged, win.rev, tuple(sorted(losers)),
+                              getattr(db._context, "source", None), time.time(),
+                              merged=not same)
+            loc = db._index.locals.get(RESOLUTIONS_ID)
+            notes = None if loc is None else db._body(loc)
+            items.append(("L", [RESOLUTIONS_ID], pack_body(with_record(notes, note))))
         if items:
             db._commit(items)
     db._notify()

@@ -336,8 +336,10 @@ def check_history(rev: Revision, max_len: int) -> list[str]:
 
 
 def possible_ancestors(tree: RevTree, missing: Iterable[str], limit: int = 10) -> list[str]:
-    """Revs we hold with a body that are older than some missing rev (delta bases)."""
+    """Live revs we hold with a body, older than some missing rev (delta bases). Tombstones
+    are no use as a base, and after resolutions they would crowd out the real ones."""
     top = max((generation(r) for r in missing), default=0)
-    cands = [n for n in tree.nodes.values() if n.loc is not None and n.gen < top]
+    cands = [n for n in tree.nodes.values() if n.loc is not None and not n.deleted
+             and n.gen < top]
     cands.sort(key=lambda n: (n.gen, n.rev), reverse=True)
     return [n.rev for n in cands[:limit]]

@@ -35,10 +35,21 @@ def load_revisions(db: Database, wants: list[Want], deltas: bool
             gone.append((want.doc_id, rev))
             continue
         body = found.body if found.body is not None else {}
-        history = tuple(found.history) or (rev,)
+        history = _trim_history(tuple(found.history) or (rev,), want.ancestors)
         data = _as_delta(db, want, found, body, history) if deltas and want.ancestors else None
         out.append(data or RevisionData(want.doc_id, rev, found.deleted, history, body=body))
     return out, gone
+
+
+def _trim_history(history: tuple[str, ...], held: tuple[str, ...]) -> tuple[str, ...]:
+    """The history down to the first ancestor the receiver holds: it knows the rest,
+    and 100 rev ids would otherwise outweigh a small delta many times over."""
+    if held:
+        known = set(held)
+        for i, rev in enumerate(history[1:], 1):
+            if rev in known:
+                return history[:i + 1]
+    return history
 
 
 def _as_delta(db: Database, want: Want, found: Revision, body: dict[str, Any],

@@ -5,6 +5,7 @@ with one `put_revisions` call, ack). Pull and push use both, in opposite roles.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -158,13 +159,18 @@ class RevisionReceiver:
                 out.failed.append(((rev.doc_id, rev.rev), reason))
         if out.stored:
             try:
-                out.new_seqs = await anyio.to_thread.run_sync(self.db.put_revisions, out.stored)
+                out.new_seqs = await anyio.to_thread.run_sync(functools.partial(
+                    self.db.put_revisions, out.stored, source=self._source()))
             except (UsageError, BlobMissingError) as err:
                 await self.link.fail("protocol", str(err))
                 raise RemoteProtocolError(
                     f"The peer sent a revision the store refused: {err}") from err
         await self.link.send(Ack(msg.id, tuple(out.full)))
         return out
+
+    def _source(self) -> str | None:
+        hello = self.link.conn.peer_hello  # names the peer in resolution notes
+        return None if hello is None else hello.peer_id
 
 
 def _reason(rev: Revision, missing_blobs: list[str],

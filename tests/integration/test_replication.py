@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import os
 from pathlib import Path
 
 import pytest
@@ -153,8 +152,7 @@ async def test_blobs_sync_both_ways_including_a_multi_chunk_one(tmp_path: Path) 
     assert local.check() == [] and server.db.check() == []
 
 
-@pytest.mark.skipif(not os.environ.get("LISTSYNC_LONG"), reason="long: set LISTSYNC_LONG=1")
-async def test_a_50_mb_blob_syncs(tmp_path: Path) -> None:
+async def test_a_50_mb_blob_syncs_over_real_sockets(tmp_path: Path) -> None:
     server = make_peer(tmp_path, "server")
     local = Database.open(tmp_path / "client")
     data = _pattern(50 * 1024 * 1024)
