@@ -224,3 +224,56 @@ async def test_a_bad_port_is_refused_with_one_sentence(make_app: Any, data_dir: 
         [message] = [n.message for n in app._notifications]
         assert "listener.port" in message and "70000" in message and message.count(".") <= 3
     assert not (data_dir.parent / "settings.toml").exists()
+
+
+def concurrent_edit(db: Any) -> None:
+    """Another device changed Beets while this one changed Carrots: a real conflict,
+    which arrives by sync and is resolved (and noted) by the store's list resolver."""
+    from engine.store.revs import make_rev_id
+
+    base = db.get("list")
+    ours = json.loads(json.dumps(base.body))
+    ours["items"][2]["value"] = 2
+    db.save("list", ours, rev=base.rev)
+    theirs = json.loads(json.dumps(base.body))
+    theirs["items"][1]["value"] = 1
+    rev = make_rev_id(base.rev, False, theirs)
+    db.put_revisions([engine.Revision("list", rev, False, theirs, [rev, base.rev])])
+    assert db.resolutions() and not db.conflicts("list")
+
+
+@pytest.mark.anyio
+async def test_resolutions_the_store_noted_are_listed_in_activity(make_app: Any, db: Any) -> None:
+    concurrent_edit(db)  # before the app starts: as if the `run` service had resolved it
+    [record] = db.resolutions()
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await home(app, pilot)
+        await pilot.press("f5")
+        await until(pilot, lambda: any(e.winner_rev == record.winner for e in app.activity))
+        [entry] = [e for e in app.activity if e.kind == "conflict"]
+        assert entry.text.startswith("Resolved a conflict in list")
+        assert entry.loser_revs == record.losers
+
+
+@pytest.mark.anyio
+async def test_r_restores_what_lost_after_asking(make_app: Any, db: Any) -> None:
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await home(app, pilot)
+        winner = db.get("list")
+        loser_body = json.loads(json.dumps(winner.body))
+        loser_body["items"][1]["value"] = 1  # the losing side had sold 3 Beets
+        loser = db.save("list", loser_body, rev=winner.rev)
+        db.save("list", winner.body, rev=loser)
+        await pilot.press("f5")
+        app.post_message(ActivityLogged(ActivityEntry(
+            "09:01:00", "conflict", "Resolved a conflict in list.", doc_id="list",
+            winner_rev=db.get("list").rev, loser_revs=(loser,))))
+        await settle(pilot)
+        await pilot.press("r")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+        assert "Restore what the other side had" in app.screen.question
+        await pilot.press("y")
+        await until(pilot, lambda: engine.find_item(engine.read_list(db), "Beets")["value"] == 1)
+        assert any("Restored" in n.message for n in app._notifications)
