@@ -117,3 +117,31 @@ def test_changes_flow_both_ways_with_a_headless_peer(
     wait_for(lambda: peer_items(peer_data)["Apples"] == 11)
     run_cli("--data-dir", str(peer_data), "--user", "bob", "adjust", "Apples", "-4")
     wait_for(lambda: " 7 " in apples_on_screen() or apples_on_screen().rstrip().endswith("7"))
+
+
+def test_a_kiosk_from_the_settings_file_stays_on_the_inventory(tmp_path: Path) -> None:
+    session = f"listsync-kiosk-{tmp_path.name}"
+    config = tmp_path / "settings.toml"
+    config.write_text(f'[general]\nuser = "bob"\ndata_dir = "{tmp_path / "data"}"\n'
+                      f'[app]\nkiosk = true\n[log]\nfile = "{tmp_path / "kiosk.log"}"\n')
+    env = cli_env(TERM="linux", LISTSYNC_PASSWORD="password", LISTSYNC_CONFIG=str(config))
+    command = " ".join([*cli_command(), "; echo app-ended; sleep 30"])
+    subprocess.run(["tmux", "new-session", "-d", "-x", "80", "-y", "24", "-s", session,
+                    *[arg for key in ("TERM", "PYTHONPATH", "LISTSYNC_PASSWORD", "LISTSYNC_CONFIG",
+                                      "XDG_CONFIG_HOME") for arg in ("-e", f"{key}={env[key]}")],
+                    "-c", str(REPO_ROOT), command], check=True, timeout=10)
+    try:
+        def screen() -> str:
+            return tmux("capture-pane", "-p", "-t", session)
+
+        wait_for(lambda: "Apples" in screen() and "F1 Help" in screen())
+        assert "F6" not in screen()  # no screens to switch to
+        tmux("send-keys", "-t", session, "F3")
+        tmux("send-keys", "-t", session, "C-q")
+        wait_for(lambda: "Ctrl+X" in screen())
+        assert "Apples" in screen() and "Peers" not in screen()
+        tmux("send-keys", "-t", session, "C-x")
+        wait_for(lambda: "app-ended" in screen(), seconds=15)
+        assert "logged in as bob" in (tmp_path / "kiosk.log").read_text()
+    finally:
+        subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True, timeout=10)
