@@ -166,6 +166,11 @@ async def test_activity_logs_events_and_shows_what_lost_a_merge(make_app: Any, d
         await pilot.press("enter")
         await until(pilot, lambda: isinstance(app.screen, LostDialog))
         assert app.screen.rows == [(loser, "Beets", "1", "4")]
+        await pilot.press("r")  # restore the highlighted side: asks first
+        await until(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+        await pilot.press("n")
+        await settle(pilot)
+        assert engine.find_item(engine.read_list(db), "Beets")["value"] == 4
 
 
 @pytest.mark.anyio
