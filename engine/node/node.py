@@ -81,10 +81,15 @@ class Node:
     async def __aexit__(self, exc_type: type[BaseException] | None,
                         exc: BaseException | None, tb: TracebackType | None) -> bool | None:
         assert self._tg is not None
-        for key in list(self._replicators):
-            await self.stop_sync(key)
-        await self.stop_listener()
-        self._tg.cancel_scope.cancel()
+        try:
+            # Shielded and bounded: a cancelled caller (the app quitting) still gets its
+            # clients told and its replicators stopped, and never waits forever.
+            with anyio.CancelScope(shield=True), anyio.move_on_after(10):
+                for key in list(self._replicators):
+                    await self.stop_sync(key)
+                await self.stop_listener()
+        finally:
+            self._tg.cancel_scope.cancel()
         try:
             return await self._tg.__aexit__(exc_type, exc, tb)
         except BaseExceptionGroup as group:
@@ -108,6 +113,7 @@ class Node:
             try:
                 stream.send_nowait(event)
             except (anyio.BrokenResourceError, anyio.ClosedResourceError):
+                stream.close()  # the reader left; close our end too
                 self._subscribers.remove(stream)
 
     def _task_group(self) -> TaskGroup:
