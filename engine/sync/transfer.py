@@ -44,7 +44,9 @@ class RevisionSender:
         self.on_done = on_done
         self.on_delivered = on_delivered
         self.max_inflight = max_inflight
-        self.budget = min(1024 * 1024, link.conn.limits.max_frame // 2)
+        # Half the default 4 MiB frame limit: a 1000-change batch of ~1 KB docs fits one
+        # frame, hence one put_revisions (one fsync) and one ack on the other side.
+        self.budget = min(2 * 1024 * 1024, link.conn.limits.max_frame // 2)
         self.inflight = 0
         self._frames: dict[int, _Frame] = {}
         self._acked = anyio.Event()
