@@ -115,7 +115,10 @@ class ClientSession:
         self.sender = RevisionSender(self.link, self.db, deltas=deltas,
                                      on_done=self._push_batch_done,
                                      on_delivered=self._pushed)
-        self.receiver = RevisionReceiver(self.link, self.db, accept=self._accept_pull)
+        # Without a filter every revision is accepted: None lets frames be stored in one hop.
+        self.receiver = RevisionReceiver(
+            self.link, self.db,
+            accept=self._accept_pull if self.config.pull_filter is not None else None)
         self._set_status()
         async with anyio.create_task_group() as tg:
             tg.start_soon(self._receive_loop, tg)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import anyio
 
@@ -148,25 +149,43 @@ class RevisionReceiver:
 
     async def handle(self, msg: Revs) -> Received:
         out = Received()
-        ready, out.full, blobs = await anyio.to_thread.run_sync(
-            resolve_revisions, self.db, msg.revs)
-        missing = [d for d, ref in blobs.items()
-                   if not await fetch_blob(self.link, self.db, ref, self.max_blob)]
-        for rev in ready:
-            reason = _reason(rev, missing, self.accept)
-            if reason is None:
-                out.stored.append(rev)
-            else:
-                out.failed.append(((rev.doc_id, rev.rev), reason))
-        if out.stored:
-            try:
-                out.new_seqs = await anyio.to_thread.run_sync(self.db.put_revisions, out.stored)
-            except (UsageError, BlobMissingError) as err:
-                await self.link.fail("protocol", str(err))
-                raise RemoteProtocolError(
-                    f"The peer sent a revision the store refused: {err}") from err
+        try:
+            ready, out.full, blobs, stored = await anyio.to_thread.run_sync(
+                self._resolve_and_store, msg)
+        except (UsageError, BlobMissingError) as err:
+            raise await self._refused(err) from err
+        if stored is not None:
+            out.stored, out.new_seqs = ready, stored
+        else:
+            missing = [d for d, ref in blobs.items()
+                       if not await fetch_blob(self.link, self.db, ref, self.max_blob)]
+            for rev in ready:
+                reason = _reason(rev, missing, self.accept)
+                if reason is None:
+                    out.stored.append(rev)
+                else:
+                    out.failed.append(((rev.doc_id, rev.rev), reason))
+            if out.stored:
+                try:
+                    out.new_seqs = await anyio.to_thread.run_sync(
+                        self.db.put_revisions, out.stored)
+                except (UsageError, BlobMissingError) as err:
+                    raise await self._refused(err) from err
         await self.link.send(Ack(msg.id, tuple(out.full)))
         return out
+
+    async def _refused(self, err: Exception) -> RemoteProtocolError:
+        await self.link.fail("protocol", str(err))
+        return RemoteProtocolError(f"The peer sent a revision the store refused: {err}")
+
+    def _resolve_and_store(self, msg: Revs) -> tuple[
+            list[Revision], list[DocRev], dict[str, dict[str, Any]], list[int] | None]:
+        """Blocking: resolve the frame and, when no blob is lacking and no filter
+        applies (the common case), store it in the same thread hop (new seqs, else None)."""
+        ready, full, blobs = resolve_revisions(self.db, msg.revs)
+        if blobs or self.accept is not None or not ready:
+            return ready, full, blobs, None
+        return ready, full, blobs, self.db.put_revisions(ready)
 
 
 def _reason(rev: Revision, missing_blobs: list[str],
