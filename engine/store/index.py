@@ -9,6 +9,8 @@ Record kinds (fields after `[kind, more, ...]`, body bin always last):
 
 from __future__ import annotations
 
+from typing import Any
+
 from engine.store.journal import Record
 from engine.store.revs import Loc, Node, RevTree
 
@@ -50,16 +52,23 @@ class Index:
                 self.uuid = fields[2]
                 self.update_seq = max(self.update_seq, fields[3])
 
-    def _apply_rev(self, fields: list[object], loc: Loc | None) -> None:
+    def _apply_rev(self, fields: list[Any], loc: Loc | None) -> None:
         _, _, seq, doc_id, rev, ancestors, deleted, _ = fields
+        tree = self.docs.get(doc_id)
+        if tree is None and not ancestors:
+            # The common case (a new document's first revision), kept lean for fast opens.
+            tree = self.docs[doc_id] = RevTree()
+            tree.nodes[rev] = Node(rev, int(rev[:rev.index("-")]), None, bool(deleted), loc)
+            tree.leafs.append(rev)
+            tree.seq = seq
+            self.by_seq[seq] = doc_id
+            if seq > self.update_seq:
+                self.update_seq = seq
+            return
         assert isinstance(seq, int) and isinstance(doc_id, str) and isinstance(rev, str)
         assert isinstance(ancestors, list)
-        tree = self.docs.get(doc_id)
         if tree is None:
             tree = self.docs[doc_id] = RevTree()
-            if not ancestors:  # the common case, kept lean for fast opens
-                tree.nodes[rev] = Node(rev, int(rev[:rev.index("-")]), None, bool(deleted), loc)
-                tree.leafs.append(rev)
         if rev not in tree.nodes:
             tree.graft(rev, ancestors, bool(deleted), loc)
             if len(tree.nodes) > 1:

@@ -73,8 +73,15 @@ class ClientSession:
         self.push_idle = not config.mode.pushes
         self.all_done = anyio.Event()
         # pull state
-        self.pulls_in, self.pulls = anyio.create_memory_object_stream[Changes | Revs | CaughtUp](
+        # The feed (changes, caught_up) and the storing of revs run as two tasks, so
+        # answering the next changes never waits for the previous revs to be stored.
+        self.pulls_in, self.pulls = anyio.create_memory_object_stream[Changes | CaughtUp](
             math.inf)
+        self.stores_in, self.stores = anyio.create_memory_object_stream[Revs](math.inf)
+        self.diffing = False  # a revs_diff is running: note what gets stored meanwhile
+        self.stored_meanwhile: set[DocRev] = set()
+        self.checkpoint_lock = anyio.Lock()
+        self.checkpointed: dict[Direction, int] = {}
         self.pull_pending: deque[list[Any]] = deque()  # [changes id, last_seq, complete]
         self.pull_inflight: set[DocRev] = set()
         # Revisions each batch still waits for, as the pull worker has processed frames
@@ -95,8 +102,8 @@ class ClientSession:
             with one_error():
                 await self._run()
         finally:
-            self.pulls_in.close()
-            self.pulls.close()
+            for stream in (self.pulls_in, self.pulls, self.stores_in, self.stores):
+                stream.close()
             if hasattr(self, "sender"):
                 self.sender.close()
             await self.link.close()
@@ -108,7 +115,10 @@ class ClientSession:
         self.sender = RevisionSender(self.link, self.db, deltas=deltas,
                                      on_done=self._push_batch_done,
                                      on_delivered=self._pushed)
-        self.receiver = RevisionReceiver(self.link, self.db, accept=self._accept_pull)
+        # Without a filter every revision is accepted: None lets frames be stored in one hop.
+        self.receiver = RevisionReceiver(
+            self.link, self.db,
+            accept=self._accept_pull if self.config.pull_filter is not None else None)
         self._set_status()
         async with anyio.create_task_group() as tg:
             tg.start_soon(self._receive_loop, tg)
@@ -117,6 +127,7 @@ class ClientSession:
             tg.start_soon(self._watchdog)
             if self.config.mode.pulls:
                 tg.start_soon(self._pull_worker)
+                tg.start_soon(self._store_worker)
             if self.config.mode.pushes:
                 tg.start_soon(self._push_feed)
             if not self.config.continuous:
@@ -143,7 +154,9 @@ class ClientSession:
     async def _receive_loop(self, tg: TaskGroup) -> None:
         while True:
             msg = await self.link.receive()
-            if isinstance(msg, Changes | Revs | CaughtUp):
+            if isinstance(msg, Revs):
+                self.stores_in.send_nowait(msg)
+            elif isinstance(msg, Changes | CaughtUp):
                 self.pulls_in.send_nowait(msg)
             else:
                 await self._dispatch(tg, msg)
@@ -198,9 +211,13 @@ class ClientSession:
         return seq if type(seq) is int and seq >= 0 else 0
 
     async def _save_checkpoint(self, direction: Direction, seq: int) -> None:
-        if not self.blocked[direction]:
+        # Two pull tasks may both advance the checkpoint: never let it move backwards.
+        async with self.checkpoint_lock:
+            if self.blocked[direction] or seq <= self.checkpointed.get(direction, -1):
+                return
             await anyio.to_thread.run_sync(
                 self.db.put_local, checkpoint_id(self.remote_uuid, direction), {"seq": seq})
+            self.checkpointed[direction] = seq
 
     # -- pull ----------------------------------------------------------------
 
@@ -211,28 +228,39 @@ class ClientSession:
         async for msg in self.pulls:
             if isinstance(msg, Changes):
                 await self._on_changes(msg)
-            elif isinstance(msg, Revs):
-                await self._on_revs(msg)
             else:
                 self.pull_caught_up = msg.seq
+            await self._advance_pull()
+
+    async def _store_worker(self) -> None:
+        async for msg in self.stores:
+            await self._on_revs(msg)
             await self._advance_pull()
 
     async def _on_changes(self, msg: Changes) -> None:
         wanted = self.config.doc_ids
         asked = {c.doc_id: [c.rev, *c.leaves] for c in msg.changes
                  if wanted is None or c.doc_id in wanted}
-        diff = await anyio.to_thread.run_sync(self.db.revs_diff, asked) if asked else {}
+        self.diffing = True
+        try:
+            diff = await anyio.to_thread.run_sync(self.db.revs_diff, asked) if asked else {}
+            recent = self.stored_meanwhile
+        finally:
+            self.diffing = False
+            self.stored_meanwhile = set()
         wants = []
         for doc_id, (missing, have) in diff.items():
-            revs = tuple(r for r in missing if (doc_id, r) not in self.pull_inflight)
+            revs = tuple(r for r in missing if (doc_id, r) not in self.pull_inflight
+                         and (doc_id, r) not in recent)
             if revs:
                 self.pull_inflight.update((doc_id, r) for r in revs)
                 wants.append(Want(doc_id, revs, tuple(have)))
                 self.total += len(revs)
-        await self.link.send(Missing(msg.id, tuple(wants)))
+        # Recorded before the answer goes out: its revs may be stored as soon as they come.
         self.pull_pending.append([msg.id, msg.last_seq, not wants])
         if wants:
             self.pull_waiting[msg.id] = {(w.doc_id, r) for w in wants for r in w.revs}
+        await self.link.send(Missing(msg.id, tuple(wants)))
         self.pull_idle = False
         self._set_status()
 
@@ -240,6 +268,8 @@ class ClientSession:
         got = await self.receiver.handle(msg)
         if self.config.mode.pushes:
             self.echo.update((rev.doc_id, rev.rev) for rev in got.stored)
+        if self.diffing:
+            self.stored_meanwhile.update((rev.doc_id, rev.rev) for rev in got.stored)
         for rev in got.stored:
             self.pull_inflight.discard((rev.doc_id, rev.rev))
             self._event((rev.doc_id, rev.rev), Direction.PULL, rev.deleted)

@@ -84,15 +84,19 @@ class _Server:
         self.peer_id = peer_id or f"listsync-{db.uuid[:8]}"
         self.windows: dict[int, anyio.Semaphore] = {}  # changes id -> its feed's window
         self.awaiting: set[DocRev] = set()  # pushed revs we answered "send" for
-        self.pushes_in, self.pushes = anyio.create_memory_object_stream[Propose | Revs](
-            math.inf)
+        # Proposals and revs are two tasks, so answering the next propose never waits
+        # for the previous revs to be stored.
+        self.proposals_in, self.proposals = anyio.create_memory_object_stream[Propose](math.inf)
+        self.pushes_in, self.pushes = anyio.create_memory_object_stream[Revs](math.inf)
+        self.diffing = False  # a revs_diff is running: note what gets stored meanwhile
+        self.stored_meanwhile: set[DocRev] = set()
 
     async def run(self) -> None:
         try:
             await self._run()
         finally:
-            self.pushes_in.close()
-            self.pushes.close()
+            for stream in (self.proposals_in, self.proposals, self.pushes_in, self.pushes):
+                stream.close()
             if hasattr(self, "sender"):
                 self.sender.close()
 
@@ -109,6 +113,7 @@ class _Server:
         async with anyio.create_task_group() as tg:
             tg.start_soon(self.sender.run)
             tg.start_soon(self._push_worker)
+            tg.start_soon(self._propose_worker)
             while True:
                 await self._dispatch(tg, await self.link.receive())
 
@@ -121,7 +126,9 @@ class _Server:
                 self.sender.enqueue(msg.re, list(msg.docs))
             else:
                 self.marks.release(("pull", msg.re))
-        elif isinstance(msg, Propose | Revs):
+        elif isinstance(msg, Propose):
+            self.proposals_in.send_nowait(msg)
+        elif isinstance(msg, Revs):
             self.pushes_in.send_nowait(msg)
         elif isinstance(msg, Ack):
             await self.sender.on_ack(msg)
@@ -176,22 +183,29 @@ class _Server:
         await self.link.send(CaughtUp(sub.id, since))
         return since
 
+    async def _propose_worker(self) -> None:
+        async for msg in self.proposals:
+            await self._answer(msg)
+            self._mark_push()
+
     async def _push_worker(self) -> None:
         async with self.pushes:
             async for msg in self.pushes:
-                if isinstance(msg, Propose):
-                    await self._answer(msg)
-                else:
-                    with self.marks.during():
-                        received = await self.receiver.handle(msg)
-                    self.awaiting.difference_update((r.doc_id, r.rev) for r in received.stored)
-                    self.awaiting.difference_update(key for key, _ in received.failed)
-                    self.awaiting.difference_update(msg.gone)
-                # Busy from answering "send" until every revision asked for has come.
-                if self.awaiting:
-                    self.marks.hold("push")
-                else:
-                    self.marks.release("push")
+                with self.marks.during():
+                    received = await self.receiver.handle(msg)
+                if self.diffing:
+                    self.stored_meanwhile.update((r.doc_id, r.rev) for r in received.stored)
+                self.awaiting.difference_update((r.doc_id, r.rev) for r in received.stored)
+                self.awaiting.difference_update(key for key, _ in received.failed)
+                self.awaiting.difference_update(msg.gone)
+                self._mark_push()
+
+    def _mark_push(self) -> None:
+        # Busy from answering "send" until every revision asked for has come.
+        if self.awaiting:
+            self.marks.hold("push")
+        else:
+            self.marks.release("push")
 
     async def _answer(self, msg: Propose) -> None:
         if self.read_only:
@@ -201,12 +215,18 @@ class _Server:
         asked: dict[str, list[str]] = {}
         for p in msg.revs:
             asked.setdefault(p.doc_id, []).append(p.rev)
-        diff = await anyio.to_thread.run_sync(self.db.revs_diff, asked)
+        self.diffing = True
+        try:
+            diff = await anyio.to_thread.run_sync(self.db.revs_diff, asked)
+            recent = self.stored_meanwhile
+        finally:
+            self.diffing = False
+            self.stored_meanwhile = set()
         answers = []
         for p in msg.revs:
             missing, ancestors = diff.get(p.doc_id, ([], []))
             key = (p.doc_id, p.rev)
-            if p.rev in missing and key not in self.awaiting:
+            if p.rev in missing and key not in self.awaiting and key not in recent:
                 self.awaiting.add(key)
                 answers.append(Answer("send", tuple(ancestors)))
             else:

@@ -161,3 +161,30 @@ async def test_no_deltas_when_the_listener_turns_them_off(tmp_path: Path) -> Non
         tg.cancel_scope.cancel()
     assert doc_map(a) == doc_map(b)
     assert rep.last_stats is not None and rep.last_stats.bytes_sent > 1000  # a full body
+
+
+async def test_many_small_batches_pipeline_without_duplicates_and_checkpoint_the_end(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Small batches and frames: feeds, proposals and stores of several batches overlap.
+    from engine.sync import client_session, server_session, transfer
+    from engine.sync.client_session import checkpoint_id
+    from engine.sync.status import Direction
+    monkeypatch.setattr(client_session, "FEED_BATCH", 7)
+    monkeypatch.setattr(server_session, "FEED_BATCH", 7)
+    monkeypatch.setattr(transfer, "MAX_PER_FRAME", 3)
+    a, b = open_db(tmp_path, "a"), open_db(tmp_path, "b")
+    _fill(a, 60, "left")
+    _fill(b, 60, "right")
+    b_seq = b.update_seq
+    async with anyio.create_task_group() as tg:
+        peer = MemoryPeer(b, tg)
+        rep = await sync_once(a, peer)
+        tg.cancel_scope.cancel()
+    assert doc_map(a) == doc_map(b) and len(doc_map(a)) == 120
+    stats = rep.last_stats
+    assert stats is not None and stats.revs_sent == 60 and stats.revs_received == 60
+    assert stats.duplicates == 0 and peer.sessions[0].duplicates == 0
+    pulled = a.get_local(checkpoint_id(b.uuid, Direction.PULL))
+    assert pulled is not None and pulled["seq"] >= b_seq  # all of b's own changes
+    pushed = a.get_local(checkpoint_id(b.uuid, Direction.PUSH))
+    assert pushed is not None and pushed["seq"] >= 60  # all of a's own changes
