@@ -53,3 +53,12 @@ def test_tui_uses_only_the_public_engine_api() -> None:
         if name.startswith("engine.")
     ]
     assert bad == []
+
+
+def test_every_public_engine_name_resolves_and_is_listed_once() -> None:
+    import engine
+
+    assert len(engine.__all__) == len(set(engine.__all__))
+    assert set(engine.__all__) == set(engine._EXPORTS)
+    for name in engine.__all__:
+        assert getattr(engine, name) is not None
