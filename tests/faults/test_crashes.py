@@ -10,15 +10,13 @@ import random
 import shutil
 import signal
 import subprocess
+import time
 from pathlib import Path
-
-import pytest
 
 from engine import open_list_db
 from tests.faults.rig import (
     LONG,
     USER,
-    db_dir,
     doc_map,
     journal_size,
     seed,
@@ -31,12 +29,11 @@ CYCLES = 100 if LONG else 10
 DOCS = 10_000 if LONG else 2_000
 
 
-def _wait_until(check: object, limit: float) -> None:
-    import time
-
-    deadline = time.monotonic() + limit
-    while not check():  # type: ignore[operator]
-        assert time.monotonic() < deadline, "timed out"
+def _wait_for_point(dst_dir: Path, point: float, sync: subprocess.Popen[str]) -> None:
+    """Poll (another process writes it) until the receiver's journal reaches `point` bytes."""
+    deadline = time.monotonic() + 60
+    while journal_size(dst_dir) < point and sync.poll() is None:
+        assert time.monotonic() < deadline, "the sync made no progress"
         time.sleep(0.005)
 
 
@@ -74,7 +71,7 @@ def test_sigkill_at_random_points_of_a_sync_loses_and_doubles_nothing(tmp_path: 
             procs.append(sync)
             # A random point: the receiver's journal has reached a random fraction.
             point = rng.uniform(0.0, 0.95) * full
-            _wait_until(lambda: journal_size(dst_dir) >= point or sync.poll() is not None, 60)
+            _wait_for_point(dst_dir, point, sync)
             assert sync.poll() is None, f"cycle {cycle}: the sync finished before the kill"
             sender = rng.random() < 0.5
             kill_serve = sender != push  # push: the sender is the sync process
