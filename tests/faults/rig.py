@@ -61,10 +61,12 @@ def assert_whole_and_single(db: Database, source: Database) -> None:
 
 @asynccontextmanager
 async def serving(db: Database, data_dir: Path, *, heartbeat: float = 0.3,
-                  ssl_context: ssl.SSLContext | None = None) -> AsyncIterator[Listener]:
+                  ssl_context: ssl.SSLContext | None = None,
+                  authenticate: Any = None) -> AsyncIterator[Listener]:
     """An in-process listener on 127.0.0.1 serving `db` as /userdb."""
     listener = make_listener(db, DB, data_dir=data_dir, ssl_context=ssl_context,
-                             options=ListenOptions(host="127.0.0.1", heartbeat=heartbeat))
+                             options=ListenOptions(host="127.0.0.1", heartbeat=heartbeat),
+                             authenticate=authenticate)
     async with anyio.create_task_group() as tg:
         await tg.start(listener.serve)
         try:
