@@ -67,6 +67,7 @@ async def test_wrong_passwords_from_one_address_are_slowed_but_not_another_addre
                     tg.start_soon(honest_user)
     # The throttle lets 10 guesses through at once, then 10 a second.
     assert attack[0] >= (GUESSES - 10) / 10 * 0.9, attack
-    assert honest[0] < max(1.0, 3 * normal), (honest, normal)
+    # Not throttled: only the CPU it shares with the attack's (rate-limited) checks.
+    assert honest[0] < max(2.0, 3 * normal), (honest, normal)
     print(f"brute force: {GUESSES} wrong guesses took {attack[0]:.1f} s; the other address "
           f"logged in in {honest[0]:.2f} s (alone: {normal:.2f} s)")
