@@ -139,11 +139,20 @@ def start_serve(data_dir: Path, *extra: str, heartbeat: float = 15.0,
     return proc, int(line.split()[1].split(":")[2].split("/")[0])
 
 
-def start_sync(data_dir: Path, port: int, *extra: str) -> subprocess.Popen[str]:
-    """`listsync sync ws://127.0.0.1:port/userdb` as a process."""
+def start_sync(data_dir: Path, port: int, *extra: str,
+               log: Path | None = None) -> subprocess.Popen[str]:
+    """`listsync sync ws://127.0.0.1:port/userdb` as a process; stderr to `log` if given
+    (a long-running one must not be given an undrained pipe: it would block on it)."""
+    stderr: Any = subprocess.PIPE
+    if log is not None:
+        with open(log, "ab") as stderr:  # the child keeps its own copy of the descriptor
+            return subprocess.Popen(
+                cli_command(*data_args(data_dir), "sync", f"ws://127.0.0.1:{port}/{DB}", *extra),
+                stdout=subprocess.DEVNULL, stderr=stderr, text=True,
+                env=cli_env(LISTSYNC_PASSWORD=PASSWORD))
     return subprocess.Popen(
         cli_command(*data_args(data_dir), "sync", f"ws://127.0.0.1:{port}/{DB}", *extra),
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        stdout=subprocess.DEVNULL, stderr=stderr, text=True,
         env=cli_env(LISTSYNC_PASSWORD=PASSWORD))
 
 

@@ -36,8 +36,9 @@ pytestmark = pytest.mark.anyio
 CYCLES = 100 if LONG else 5
 HEARTBEAT = 0.5
 # Two heartbeats of silence, counted from the last byte heard (so at most 2 from the
-# freeze), plus tearing the session down and scheduling slack on a busy 2-core box.
-NOTICE_LIMIT = 2 * HEARTBEAT + 0.1
+# freeze), plus tearing the session down and scheduling slack on a busy 2-core box
+# (1.11 s seen at load average 11).
+NOTICE_LIMIT = 2 * HEARTBEAT + 0.25
 
 
 def _vitals() -> tuple[int, int]:
@@ -92,8 +93,9 @@ async def test_listener_notices_a_frozen_replicator_and_takes_it_back(tmp_path: 
     with Database.open(tmp_path / "here") as here:
         async with serving(here, tmp_path, heartbeat=HEARTBEAT) as listener:
             events = listener.events()
+            log = tmp_path / "sync.log"
             sync = start_sync(tmp_path / "remote", listener.port or 0, "--continuous",
-                              "--heartbeat", str(HEARTBEAT))
+                              "--heartbeat", str(HEARTBEAT), log=log)
             try:
                 with anyio.fail_after(30):
                     await _next(events, ClientConnected)
@@ -107,6 +109,7 @@ async def test_listener_notices_a_frozen_replicator_and_takes_it_back(tmp_path: 
                     os.kill(sync.pid, signal.SIGCONT)
                     with anyio.fail_after(30):
                         await _next(events, ClientConnected)
+                    assert sync.poll() is None, log.read_text()
                     if baseline is None:
                         baseline = _vitals()
                 final = _vitals()
