@@ -13,8 +13,9 @@ import pytest
 
 from engine.errors import AuthError, TLSValidationError
 from engine.store import Database
-from engine.sync.config import Mode
+from engine.sync.config import Mode, RetryPolicy
 from engine.sync.replicator import Replicator
+from engine.sync.status import Activity
 from tests.faults.proxy import FaultProxy
 from tests.faults.rig import (
     QUICK_RETRY,
@@ -141,3 +142,20 @@ async def test_wrong_certificate_through_the_proxy_is_not_retried(
             await rep.run()
         assert len(proxy.accepted) == 1
     assert target.get("doc000000") is None
+
+
+async def test_backoff_starts_over_after_every_connection_that_worked(
+        tmp_path: Path, open_db: Opener) -> None:
+    source, target = open_db("source"), open_db("target")
+    retry = RetryPolicy(max_attempts=0, initial_wait=0.05, max_wait=5.0, jitter=0.0)
+    async with serving(source, tmp_path) as listener, FaultProxy(listener.port or 0) as proxy, \
+            anyio.create_task_group() as tg:
+        rep = replicator(target, connector(proxy.port), continuous=True, retry=retry)
+        tg.start_soon(rep.run)
+        for _ in range(10):  # without the reset, drop 8 would wait 0.05 * 2**7 s
+            await wait_activity(rep, lambda s: s.activity is Activity.IDLE)
+            await proxy.reset_all()
+            await wait_activity(rep, offline)
+            with anyio.fail_after(2):
+                await wait_activity(rep, lambda s: s.activity is Activity.IDLE)
+        await rep.stop()
