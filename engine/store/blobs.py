@@ -66,6 +66,10 @@ class BlobWriter:
         self.length = 0
         self.tmp = store.dir / f".tmp-{secrets.token_hex(8)}"
         self.ref: dict[str, Any] | None = None
+        self.fd = -1
+        if store.failed:
+            raise StorageFailedError(
+                f"An earlier write to {store.dir} failed; reopen the database to write again.")
         try:
             self.fd = os.open(self.tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
         except OSError as err:
@@ -75,6 +79,7 @@ class BlobWriter:
         try:
             self.store.ops.write(self.fd, chunk, self.length)
         except OSError as err:
+            self.store.failed = True  # as the journal: no retry-and-hope until reopened
             self.abort()
             raise StorageFailedError(f"Writing a blob failed ({err.strerror or err}).") from err
         self.hash.update(chunk)
@@ -97,6 +102,7 @@ class BlobWriter:
             ops.rename(self.tmp, self.store.path_for(digest))
             ops.fsync_dir(self.store.dir)
         except OSError as err:
+            self.store.failed = True  # a failed fsync leaves the disk state unknown
             self.abort()
             raise StorageFailedError(f"Saving a blob failed ({err.strerror or err}).") from err
         self.ref = make_ref(digest, self.length, self.content_type)
@@ -148,6 +154,7 @@ class BlobStore:
     def __init__(self, directory: Path, ops: FileOps) -> None:
         self.dir = directory
         self.ops = ops
+        self.failed = False  # a write or fsync failed: refuse blob writes until reopened
 
     def path_for(self, digest: str) -> Path:
         return self.dir / check_digest(digest)

@@ -113,7 +113,7 @@ class Database:
             raise StoreError(f"The database at {self.path} is closed.")
 
     def _check_writable(self) -> None:
-        if self._failed or self._journal.failed:
+        if self._failed or self._journal.failed or self.blobs.failed:
             self._failed = True
             raise StorageFailedError(
                 f"An earlier write to {self.path} failed; reopen the database to write again.")

@@ -45,6 +45,7 @@ class Replicator:
         self.track_keys = False  # tests: record every revision sent per connection
         self._hub = EventHub()
         self._scope: anyio.CancelScope | None = None
+        self._last_session: ClientSession | None = None  # of the current attempt
 
     @property
     def status(self) -> ReplicatorStatus:
@@ -65,6 +66,7 @@ class Replicator:
                 while True:
                     self._set(Activity.CONNECTING)
                     session: ClientSession | None = None
+                    self._last_session = None
                     try:
                         session = await self._attempt()
                         if not self.config.continuous:
@@ -73,7 +75,10 @@ class Replicator:
                         raise NetworkError("The peer closed the connection.")
                     except (NetworkError, TimeoutError, OSError) as err:
                         failure = _as_engine_error(err)
-                        attempt = 1 if session is not None and session.handshake_done else (
+                        # A session that got through the handshake resets the backoff, even
+                        # when it ended in an error (`session` is only set on a clean end).
+                        last = session or self._last_session
+                        attempt = 1 if last is not None and last.handshake_done else (
                             attempt + 1)
                         limit = self.config.retry.max_attempts
                         if limit and attempt >= limit:
@@ -108,6 +113,7 @@ class Replicator:
                 # order. The connector enforces its own connect timeout.
                 channel = await stack.enter_async_context(self.connect())
                 session = ClientSession(channel, self.db, self.config, self._hub, stats)
+                self._last_session = session
                 try:
                     await session.run()
                 finally:

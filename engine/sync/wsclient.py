@@ -225,7 +225,9 @@ class ClientChannel:
         interval = self.heartbeat
         last_ping = anyio.current_time()
         while not session._should_close.is_set():
-            await anyio.sleep(interval / 4)
+            # Wake at the silence deadline too, so a dead peer is noticed within 2 heartbeats.
+            silence_left = session.last_seen + 2 * interval - anyio.current_time()
+            await anyio.sleep(min(interval / 4, max(0.0, silence_left) + 0.001))
             now = anyio.current_time()
             if not session.delivering and now - session.last_seen > 2 * interval:
                 self._dead = NetworkError(

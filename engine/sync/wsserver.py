@@ -287,7 +287,9 @@ class ServerChannel:
         interval = self.settings.heartbeat
         last_ping = anyio.current_time()
         while not self._done.is_set():
-            await anyio.sleep(interval / 4)
+            # Wake at the silence deadline too, so a dead peer is noticed within 2 heartbeats.
+            silence_left = self._last_seen + 2 * interval - anyio.current_time()
+            await anyio.sleep(min(interval / 4, max(0.0, silence_left) + 0.001))
             now = anyio.current_time()
             # A frame we cannot hand to a slow handler is our delay, not the peer's.
             if not self._delivering and now - self._last_seen > 2 * interval:
