@@ -5,6 +5,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from engine.node.events import (
     ClientsChanged,
     ErrorReported,
@@ -18,7 +20,19 @@ from engine.node.events import (
     PeerLost,
     ReplicationChanged,
 )
-from engine.node.node import Node
+
+if TYPE_CHECKING:
+    from engine.node.node import Node
+
+
+def __getattr__(name: str) -> Any:
+    # Node pulls in the listener, httpx, zeroconf and cryptography; the settings and
+    # events above do not, so `listsync items` and the app's first paint skip them.
+    if name == "Node":
+        from engine.node.node import Node
+
+        return Node
+    raise AttributeError(f"module 'engine.node' has no attribute {name!r}")
 
 __all__ = [
     "ClientsChanged",
