@@ -51,7 +51,6 @@ if TYPE_CHECKING:
     from engine.net.advertise import Advertiser as Advertiser
     from engine.net.browse import Browser as Browser
     from engine.net.browse import browse_once as browse_once
-    from engine.net.identity import TLS_MODES as TLS_MODES
     from engine.net.identity import Identity as Identity
     from engine.net.identity import fingerprint as fingerprint
     from engine.net.identity import generated_identity as generated_identity
@@ -63,6 +62,8 @@ if TYPE_CHECKING:
     from engine.net.identity import server_ssl_context as server_ssl_context
     from engine.net.interfaces import MulticastCheck as MulticastCheck
     from engine.net.interfaces import multicast_available as multicast_available
+    from engine.net.modes import TLS_MODES as TLS_MODES
+    from engine.net.modes import VALIDATION_MODES as VALIDATION_MODES
     from engine.net.peers import DiscoveredPeer as DiscoveredPeer
     from engine.net.peers import ManualPeer as ManualPeer
     from engine.net.peers import ManualPeers as ManualPeers
@@ -76,7 +77,6 @@ if TYPE_CHECKING:
     from engine.net.trust import normalize_fingerprint as normalize_fingerprint
     from engine.net.trust import parse_peer as parse_peer
     from engine.net.trust import peer_key as peer_key
-    from engine.net.validation import VALIDATION_MODES as VALIDATION_MODES
     from engine.net.validation import ClientAuth as ClientAuth
     from engine.net.validation import ClientTLS as ClientTLS
     from engine.net.validation import client_validation as client_validation
@@ -177,7 +177,7 @@ _EXPORTS: dict[str, tuple[str, str]] = {  # keep in step with __all__ (a test ch
     "Change": ("engine.store", "Change"),
     "open_user_db": ("engine.store", "open_user_db"),
     "default_data_dir": ("engine.store", "default_data_dir"),
-    "TLS_MODES": ("engine.net.identity", "TLS_MODES"),
+    "TLS_MODES": ("engine.net.modes", "TLS_MODES"),
     "Identity": ("engine.net.identity", "Identity"),
     "fingerprint": ("engine.net.identity", "fingerprint"),
     "generated_identity": ("engine.net.identity", "generated_identity"),
@@ -190,7 +190,7 @@ _EXPORTS: dict[str, tuple[str, str]] = {  # keep in step with __all__ (a test ch
     "TrustStore": ("engine.net.trust", "TrustStore"),
     "parse_peer": ("engine.net.trust", "parse_peer"),
     "peer_key": ("engine.net.trust", "peer_key"),
-    "VALIDATION_MODES": ("engine.net.validation", "VALIDATION_MODES"),
+    "VALIDATION_MODES": ("engine.net.modes", "VALIDATION_MODES"),
     "ClientAuth": ("engine.net.validation", "ClientAuth"),
     "ClientTLS": ("engine.net.validation", "ClientTLS"),
     "client_validation": ("engine.net.validation", "client_validation"),

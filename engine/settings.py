@@ -17,10 +17,8 @@ from typing import Any
 
 from engine.errors import ConfigError, UsageError
 from engine.net.files import write_atomic
-from engine.net.identity import TLS_MODES
-from engine.net.validation import VALIDATION_MODES
+from engine.net.modes import TLS_MODES, VALIDATION_MODES
 from engine.node import NodeSettings
-from engine.peer import split_url
 from engine.store.create import check_name
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
@@ -294,6 +292,8 @@ def _urls(key: Key, value: Any, bad: Bad, _base: Path | None) -> tuple[str, ...]
         if not isinstance(url, str):
             raise bad(f"expected a list of URLs, found {_type_name(url)}")
         try:
+            from engine.peer import split_url  # httpx: loaded only to check URLs
+
             split_url(url)
         except UsageError as err:
             raise bad(str(err).rstrip(".")) from err

@@ -29,6 +29,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from engine.errors import ConfigError, IdentityError
 from engine.net.files import PRIVATE_FILE_MODE, create_exclusive, ensure_private_dir, write_atomic
+from engine.net.modes import TLS_MODES
 from engine.resources import certs_dir
 
 if TYPE_CHECKING:
@@ -36,7 +37,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-TLS_MODES = ("disabled", "anonymous", "bundled", "generated")
 BUNDLED_P12 = "listener-identity.p12"
 BUNDLED_PASSWORD = "listener-identity.password"
 # The generated identity lives in <data dir>/tls/: the key+cert file is

@@ -19,11 +19,11 @@ from cryptography.hazmat.primitives import serialization
 
 from engine.errors import ConfigError, TLSValidationError
 from engine.net.identity import Identity, fingerprint, load_into_context, pretty_fingerprint
+from engine.net.modes import VALIDATION_MODES
 from engine.net.trust import TrustStore, peer_key
 
 log = logging.getLogger(__name__)
 
-VALIDATION_MODES = ("skip", "ca", "pinned", "tofu")
 # X509_V_ERR_CERT_NOT_YET_VALID, X509_V_ERR_CERT_HAS_EXPIRED
 _VALIDITY_ERRORS = (9, 10)
 
