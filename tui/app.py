@@ -176,7 +176,7 @@ class ListsyncApp(App[int]):
         self.add_mode("home", lambda: InventoryScreen(inventory))
         await self.switch_mode("home")
         if self.start_node:
-            self.run_node()
+            self.call_after_refresh(self.run_node)  # the inventory first, then the network
 
     def _merged(self, doc_id: str, merged_rev: str, losers: tuple[str, ...]) -> None:
         # Called by the store's resolver, possibly from a sync worker thread:

@@ -192,7 +192,10 @@ class NodeBridge:
 
         `ready` runs once the Node is up (e.g. start the listener after a settings change).
         """
-        node = engine.Node(db, user=user, password=password, settings=settings,
+        # The Node's import (listener, httpx, zeroconf, cryptography) happens in a thread,
+        # so the inventory paints while it loads.
+        node_class = await anyio.to_thread.run_sync(lambda: engine.Node)
+        node = node_class(db, user=user, password=password, settings=settings,
                            data_dir=data_dir, db_name=db_name)
         self.state = NodeState()
         # Our end of the event stream stays open until the Node has closed its end: the
