@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import stat
 from pathlib import Path
@@ -117,8 +116,6 @@ def test_trust_add_pre_seeds_a_fingerprint_checked_by_eye(tmp_path: Path) -> Non
     assert _run(tmp_path, "trust", "add", "h:1", "not-a-fingerprint") == 2
 
 
-@pytest.mark.skipif(importlib.util.find_spec("tui.commands.items") is None,
-                    reason="the full CLI needs every command module (after the merge)")
 def test_the_real_command_line_shows_the_identity(tmp_path: Path) -> None:
     result = run_cli("--data-dir", str(tmp_path), "identity", "show")
     assert result.returncode == 0, result.stderr
