@@ -21,6 +21,7 @@ from engine.sync.channel import MessageChannel
 from engine.sync.client_session import ClientSession, checkpoint_id
 from engine.sync.config import ReplicatorConfig
 from engine.sync.link import SessionStats, one_error
+from engine.sync.stall import StallClock
 from engine.sync.status import (
     Activity,
     Direction,
@@ -60,42 +61,54 @@ class Replicator:
         if self._scope is not None:
             raise UsageError("This replicator is already running.")
         gcpolicy.relax()
-        attempt = 0
+        clock = StallClock(self.config.heartbeat)
+        failure: Exception | None = None
         with anyio.CancelScope() as self._scope:
             try:
-                while True:
-                    self._set(Activity.CONNECTING)
-                    session: ClientSession | None = None
-                    self._last_session = None
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(clock.run)
                     try:
-                        session = await self._attempt()
-                        if not self.config.continuous:
-                            self._set(Activity.STOPPED, done=session)
-                            return
-                        raise NetworkError("The peer closed the connection.")
-                    except (NetworkError, TimeoutError, OSError) as err:
-                        failure = _as_engine_error(err)
-                        # A session that got through the handshake resets the backoff, even
-                        # when it ended in an error (`session` is only set on a clean end).
-                        last = session or self._last_session
-                        attempt = 1 if last is not None and last.handshake_done else (
-                            attempt + 1)
-                        limit = self.config.retry.max_attempts
-                        if limit and attempt >= limit:
-                            self._set(Activity.STOPPED, error=failure)
-                            if failure is err:
-                                raise  # `raise err from err` would make its cause itself
-                            raise failure from err
-                        self._set(Activity.OFFLINE, error=failure)
-                        await anyio.sleep(self.config.retry.wait(attempt))
-                    except EngineError as err:
-                        self._set(Activity.STOPPED, error=err)
-                        raise
+                        await self._attempts(clock)
+                    except Exception as err:
+                        failure = err  # raised below, outside the group, so not wrapped
+                    finally:
+                        tg.cancel_scope.cancel()
             finally:
                 self._scope = None
                 if self.status.activity is not Activity.STOPPED:
                     self._set(Activity.STOPPED)
                 self._hub.close()  # listeners' streams end with the run
+        if failure is not None:
+            raise failure
+
+    async def _attempts(self, clock: StallClock) -> None:
+        attempt = 0
+        while True:
+            self._set(Activity.CONNECTING)
+            session: ClientSession | None = None
+            self._last_session = None
+            started = anyio.current_time()
+            try:
+                session = await self._attempt()
+                if not self.config.continuous:
+                    self._set(Activity.STOPPED, done=session)
+                    return
+                raise NetworkError("The peer closed the connection.")
+            except (NetworkError, TimeoutError, OSError) as err:
+                failure = _as_engine_error(err)
+                attempt = _next_attempt(attempt, session or self._last_session,
+                                        stalled=clock.stalled_since(started))
+                limit = self.config.retry.max_attempts
+                if limit and attempt >= limit:
+                    self._set(Activity.STOPPED, error=failure)
+                    if failure is err:
+                        raise  # `raise err from err` would make its cause itself
+                    raise failure from err
+                self._set(Activity.OFFLINE, error=failure)
+                await anyio.sleep(self.config.retry.wait(attempt))
+            except EngineError as err:
+                self._set(Activity.STOPPED, error=err)
+                raise
 
     async def stop(self) -> None:
         """Stop a running replicator; `run()` then returns normally."""
@@ -146,6 +159,19 @@ class Replicator:
             if check is None or (doc is not None and check(doc.id, doc.deleted, doc.body)):
                 out.add(c.doc_id)
         return out
+
+
+def _next_attempt(attempt: int, last: ClientSession | None, *, stalled: bool) -> int:
+    """The backoff step after a failed attempt (`last`: its session, if it got one)."""
+    if last is not None and last.handshake_done:
+        # A session that got through the handshake resets the backoff, even when it
+        # ended in an error (the caller passes a session set only on a clean end).
+        return 1
+    if stalled:
+        # This process was frozen during the attempt (SIGSTOP, suspend): the peer may
+        # well have dropped us for our silence. Our failure, not the peer's: not counted.
+        return attempt
+    return attempt + 1
 
 
 def _as_engine_error(err: Exception) -> EngineError:
