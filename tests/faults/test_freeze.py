@@ -8,15 +8,22 @@ from __future__ import annotations
 
 import asyncio
 import os
+import queue
 import signal
 import subprocess
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import anyio
 import pytest
 
 from engine.store import Database
-from engine.sync.listenerstatus import ClientConnected, ClientDisconnected
+from engine.sync.channel import MessageChannel
+from engine.sync.config import RetryPolicy
+from engine.sync.listenerstatus import ClientConnected, ClientDisconnected, EventStream
 from engine.sync.status import Activity
 from tests.faults.rig import (
     LONG,
@@ -125,6 +132,91 @@ async def test_listener_notices_a_frozen_replicator_and_takes_it_back(tmp_path: 
     assert final[0] <= baseline[0] + 2 and final[1] <= baseline[1] + 2, (baseline, final)
     print(f"frozen replicator noticed after {min(noticed):.2f}-{max(noticed):.2f} s "
           f"(heartbeat {HEARTBEAT} s) over {CYCLES} cycles; fds/tasks {baseline} -> {final}")
+
+
+FREEZES = 12  # with each one counted as the peer's failure, the 12th retry waited 102 s
+
+
+async def test_a_replicator_frozen_before_its_hello_retries_without_backing_off(
+        tmp_path: Path) -> None:
+    """Frozen right after each websocket upgrade, before the hello, until the listener
+    drops it for silence: those losses are ours, and must not grow the backoff."""
+    no_cap = RetryPolicy(max_attempts=0, initial_wait=0.05, max_wait=600.0, jitter=0.0)
+    freezes: list[bool] = []
+    with Database.open(tmp_path / "here") as here, Database.open(tmp_path / "local") as local, \
+            _ThreadedListener(here, tmp_path, heartbeat=0.1) as listener:
+        plain = connector(listener.port, heartbeat=0.1)
+
+        @asynccontextmanager
+        async def connect_then_freeze() -> AsyncIterator[MessageChannel]:
+            async with plain() as channel:
+                if len(freezes) < FREEZES:
+                    freezes.append(_freeze_until(listener.dropped))
+                yield channel
+
+        local.save("made-while-freezing", {"n": 1}, rev=None)
+        rep = replicator(local, connect_then_freeze, continuous=True, heartbeat=0.1,
+                         retry=no_cap)
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(rep.run)
+            try:
+                # A deadline, not a timing claim: backing off 0.05 s * 2**n takes 205 s.
+                await wait_activity(
+                    rep, lambda s: len(freezes) == FREEZES and s.activity is Activity.IDLE, 30)
+            except TimeoutError:
+                raise AssertionError(f"still retrying after {len(freezes)} of {FREEZES} "
+                                     "freezes: each one grew the backoff") from None
+            finally:
+                await rep.stop()
+        assert all(freezes), f"the listener did not drop us in freezes {freezes}"
+        assert here.get("made-while-freezing") is not None
+
+
+def _freeze_until(dropped: queue.Queue[None]) -> bool:
+    """Block this event loop, so this process is frozen as far as the network can tell,
+    until the listener (on its own loop) has dropped the connection; False: it never did."""
+    try:
+        dropped.get(timeout=10)
+    except queue.Empty:
+        return False
+    return True
+
+
+class _ThreadedListener:
+    """A real listener on its own event loop in a thread: it keeps running while this
+    test's loop is blocked, and reports each dropped client on `dropped`."""
+
+    def __init__(self, db: Database, data_dir: Path, *, heartbeat: float) -> None:
+        self.db, self.data_dir, self.heartbeat = db, data_dir, heartbeat
+        self.port = 0
+        self.dropped: queue.Queue[None] = queue.Queue()
+        self._ready, self._stop = threading.Event(), threading.Event()
+        self._thread = threading.Thread(target=anyio.run, args=(self._main,), daemon=True)
+
+    def __enter__(self) -> _ThreadedListener:
+        self._thread.start()
+        if not self._ready.wait(30):
+            raise AssertionError("the listener thread did not start")
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._stop.set()
+        self._thread.join(30)
+
+    async def _main(self) -> None:
+        async with serving(self.db, self.data_dir, heartbeat=self.heartbeat) as listener:
+            self.port = listener.port or 0
+            with listener.events() as events:
+                self._ready.set()
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(self._forward, events)
+                    await anyio.to_thread.run_sync(self._stop.wait)
+                    tg.cancel_scope.cancel()
+
+    async def _forward(self, events: EventStream) -> None:
+        async for event in events:
+            if isinstance(event, ClientDisconnected):
+                self.dropped.put(None)
 
 
 async def _next(events: object, kind: type) -> object:
