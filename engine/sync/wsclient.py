@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import math
 import ssl
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -297,26 +298,34 @@ async def connect(
         _Session, max_frame=max_frame, close_timeout=close_timeout
     )
     try:
-        async with httpx.AsyncClient(
-            verify=ssl_context or verify, timeout=httpx.Timeout(connect_timeout), trust_env=False,
-            auth=httpx.BasicAuth(username, password),
-        ) as client, aconnect_ws(
-            str(parsed.copy_with(scheme="https" if tls else "http")), client,
-            max_message_size_bytes=READ_CHUNK,
-            keepalive_ping_interval_seconds=None,  # our own heartbeat below
-            session_class=session_class,
-            extensions=extensions,
-        ) as session:
-            channel = ClientChannel(
-                session, peer_address=where, user=username, max_frame=max_frame,
-                heartbeat=heartbeat,
-            )
-            async with anyio.create_task_group() as tg:
-                tg.start_soon(channel._watch)
-                try:
-                    yield channel
-                finally:
-                    tg.cancel_scope.cancel()
+        # httpx's timeout bounds each read and write, not the whole connect: a peer that
+        # answers a byte at a time would hold us forever. The scope wraps the session's
+        # whole life (so it nests with httpx-ws's task group) and stops counting once
+        # the websocket is open.
+        with anyio.CancelScope(deadline=anyio.current_time() + connect_timeout) as connecting:
+            async with httpx.AsyncClient(
+                verify=ssl_context or verify, timeout=httpx.Timeout(connect_timeout),
+                trust_env=False, auth=httpx.BasicAuth(username, password),
+            ) as client, aconnect_ws(
+                str(parsed.copy_with(scheme="https" if tls else "http")), client,
+                max_message_size_bytes=READ_CHUNK,
+                keepalive_ping_interval_seconds=None,  # our own heartbeat below
+                session_class=session_class,
+                extensions=extensions,
+            ) as session:
+                connecting.deadline = math.inf
+                channel = ClientChannel(
+                    session, peer_address=where, user=username, max_frame=max_frame,
+                    heartbeat=heartbeat,
+                )
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(channel._watch)
+                    try:
+                        yield channel
+                    finally:
+                        tg.cancel_scope.cancel()
+        if connecting.cancelled_caught:
+            raise NetworkError(f"Timed out connecting to {where}.")
     except BaseException as err:
         leaf = _unwrap(err)
         if leaf is None:

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 import anyio
 import pytest
+from anyio.abc import SocketAttribute, SocketStream
 
-from engine.errors import AuthError
+from engine.errors import AuthError, NetworkError
 from engine.store import Database
 from engine.sync.channel import MessageChannel
 from engine.sync.config import ReplicatorConfig, RetryPolicy
@@ -80,3 +82,25 @@ async def test_wrong_password_stops_without_retry(tmp_path: Path) -> None:
                          ReplicatorConfig(retry=RetryPolicy(max_attempts=5, initial_wait=5)))
         with anyio.fail_after(10), pytest.raises(AuthError):
             await rep.run()
+
+
+async def test_a_peer_that_trickles_its_upgrade_answer_still_hits_the_connect_deadline() -> None:
+    """httpx's timeout is per read: a peer answering one byte at a time never trips it,
+    so the connector needs a deadline of its own for the whole connect."""
+    async def trickle(stream: SocketStream) -> None:
+        async with stream:
+            await stream.receive()  # the upgrade request
+            for byte in itertools.chain(b"HTTP/1.1 101 Switching Protocols\r\n",
+                                        itertools.cycle(b"X-Slow: 1\r\n")):
+                await stream.send(bytes([byte]))
+                await anyio.sleep(0.05)  # the peer's slowness, well inside the read timeout
+
+    server = await anyio.create_tcp_listener(local_host="127.0.0.1")
+    port = server.extra(SocketAttribute.local_port)
+    async with server, anyio.create_task_group() as tg:
+        tg.start_soon(server.serve, trickle)
+        with anyio.fail_after(10), pytest.raises(NetworkError, match="Timed out"):
+            async with connect(f"ws://127.0.0.1:{port}/userdb", username="kiosk",
+                               password="secret", connect_timeout=0.5):
+                pass
+        tg.cancel_scope.cancel()
