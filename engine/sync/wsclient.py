@@ -44,6 +44,7 @@ from engine.sync.channel import DEFAULT_MAX_FRAME, MessageChannel
 log = logging.getLogger(__name__)
 
 READ_CHUNK = 65536
+CONNECT_STEPS = 3  # TCP, TLS, HTTP upgrade: the whole connect may take this many timeouts
 CertificateCheck = Callable[[bytes], None]
 
 
@@ -298,11 +299,13 @@ async def connect(
         _Session, max_frame=max_frame, close_timeout=close_timeout
     )
     try:
-        # httpx's timeout bounds each read and write, not the whole connect: a peer that
-        # answers a byte at a time would hold us forever. The scope wraps the session's
-        # whole life (so it nests with httpx-ws's task group) and stops counting once
-        # the websocket is open.
-        with anyio.CancelScope(deadline=anyio.current_time() + connect_timeout) as connecting:
+        # httpx's timeout bounds each step (TCP, TLS, each read and write), not the whole
+        # connect: a peer answering a byte at a time would hold us forever. This scope
+        # wraps the session's whole life (so it nests with httpx-ws's task group) and
+        # stops counting once the websocket is open. It allows TCP and TLS their own
+        # timeouts first: httpcore leaks the socket when cancelled from outside there.
+        deadline = anyio.current_time() + CONNECT_STEPS * connect_timeout
+        with anyio.CancelScope(deadline=deadline) as connecting:
             async with httpx.AsyncClient(
                 verify=ssl_context or verify, timeout=httpx.Timeout(connect_timeout),
                 trust_env=False, auth=httpx.BasicAuth(username, password),

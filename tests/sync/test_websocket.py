@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -88,12 +89,14 @@ async def test_a_peer_that_trickles_its_upgrade_answer_still_hits_the_connect_de
     """httpx's timeout is per read: a peer answering one byte at a time never trips it,
     so the connector needs a deadline of its own for the whole connect."""
     async def trickle(stream: SocketStream) -> None:
+        # It ends when the client hangs up (or, before the fix, when the test gives up).
         async with stream:
             await stream.receive()  # the upgrade request
-            for byte in itertools.chain(b"HTTP/1.1 101 Switching Protocols\r\n",
-                                        itertools.cycle(b"X-Slow: 1\r\n")):
-                await stream.send(bytes([byte]))
-                await anyio.sleep(0.05)  # the peer's slowness, well inside the read timeout
+            with contextlib.suppress(anyio.BrokenResourceError):
+                for byte in itertools.chain(b"HTTP/1.1 101 Switching Protocols\r\n",
+                                            itertools.cycle(b"X-Slow: 1\r\n")):
+                    await stream.send(bytes([byte]))
+                    await anyio.sleep(0.05)  # the peer's slowness, inside the read timeout
 
     server = await anyio.create_tcp_listener(local_host="127.0.0.1")
     port = server.extra(SocketAttribute.local_port)
