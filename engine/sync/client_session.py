@@ -68,6 +68,8 @@ class ClientSession:
         self.hub = hub
         self.remote_uuid = ""
         self.handshake_done = False
+        self.peer_read_only = False
+        self.push_refused: ReadOnlyError | None = None  # set when a read-only peer is met
         self.done = self.total = 0
         self.pull_idle = not config.mode.pulls
         self.push_idle = not config.mode.pushes
@@ -111,6 +113,14 @@ class ClientSession:
     async def _run(self) -> None:
         with anyio.fail_after(self.config.connect_timeout):
             await self._handshake()
+        pushes = self.config.mode.pushes
+        if pushes and self.peer_read_only:
+            if not self.config.mode.pulls:
+                raise ReadOnlyError("The peer is read-only and takes no pushes.")
+            # Pull on, and say once why nothing goes the other way: retrying would not help.
+            pushes, self.push_idle = False, True
+            self.push_refused = ReadOnlyError(
+                "The peer is read-only, so changes are only pulled from it, not pushed.")
         deltas = self.config.deltas and "deltas" in self.peer_features
         self.sender = RevisionSender(self.link, self.db, deltas=deltas,
                                      on_done=self._push_batch_done,
@@ -128,7 +138,7 @@ class ClientSession:
             if self.config.mode.pulls:
                 tg.start_soon(self._pull_worker)
                 tg.start_soon(self._store_worker)
-            if self.config.mode.pushes:
+            if pushes:
                 tg.start_soon(self._push_feed)
             if not self.config.continuous:
                 await self.all_done.wait()
@@ -147,6 +157,7 @@ class ClientSession:
             raise ProtocolError("The peer is this same database; there is nothing to sync.")
         self.remote_uuid = hello.db_uuid
         self.peer_features = set(hello.features)
+        self.peer_read_only = hello.read_only
         self.handshake_done = True
 
     # -- dispatch ------------------------------------------------------------
@@ -195,7 +206,8 @@ class ClientSession:
     def _set_status(self) -> None:
         idle = self.pull_idle and self.push_idle
         activity = Activity.IDLE if idle else Activity.BUSY
-        self.hub.set_status(ReplicatorStatus(activity, self.done, self.total))
+        self.hub.set_status(ReplicatorStatus(activity, self.done, self.total,
+                                             error=self.push_refused))
         if idle:
             self.all_done.set()
 

@@ -91,7 +91,7 @@ class Replicator:
             try:
                 session = await self._attempt()
                 if not self.config.continuous:
-                    self._set(Activity.STOPPED, done=session)
+                    self._set(Activity.STOPPED, done=session, error=session.push_refused)
                     return
                 raise NetworkError("The peer closed the connection.")
             except (NetworkError, TimeoutError, OSError) as err:
