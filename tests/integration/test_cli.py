@@ -54,6 +54,35 @@ def test_one_shot_sync_moves_changes_both_ways(dirs: tuple[Path, Path], serve: S
     assert items(server) == mine
 
 
+def test_syncs_with_a_read_only_listener_pull_and_say_once_that_they_do_not_push(
+        dirs: tuple[Path, Path]) -> None:
+    server, client = dirs
+    _set(server, "Server Item", 3)
+    _set(client, "Client Item", 5)
+    read_only = Serve(server, "--read-only", "--heartbeat", "0.5")
+    warning = ("listsync: warning: The peer is read-only, so changes are only pulled from "
+               "it, not pushed.")
+    try:
+        done = run(client, "sync", read_only.url)
+        assert done.returncode == 0, done.stderr
+        assert error_lines(done.stderr) == [], done.stderr
+        assert [line for line in done.stderr.splitlines() if "read-only" in line] == [warning]
+        assert items(client)["Server Item"] == 3
+        continuous = Proc(client, "sync", read_only.url, "--continuous", "--heartbeat", "0.5")
+        try:
+            continuous.line(continuous.err, lambda line: "read-only" in line)
+            _set(server, "Later Item", 7)  # the pull goes on
+            wait_items(client, lambda mine: mine.get("Later Item") == 7)
+            assert continuous.stop() == 0
+        finally:
+            continuous.kill()
+    finally:
+        read_only.kill()
+    assert "Client Item" not in items(server)
+    said = [line.rstrip("\n") for line in continuous.rest_of_stderr()]  # all it wrote
+    assert [line for line in said if "read-only" in line or "offline" in line] == [warning]
+
+
 def test_push_only_and_pull_only_move_one_way(dirs: tuple[Path, Path], serve: Serve) -> None:
     server, client = dirs
     _set(server, "Server Item", 3)

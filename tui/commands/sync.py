@@ -81,6 +81,8 @@ def run_sync(args: argparse.Namespace) -> int:
         anyio.run(_replicate, replicator)
         status = replicator.status
         print(f"synced {args.url}: {status.done} revisions transferred", flush=True)
+        if status.error is not None:  # a partial success, like a read-only peer's pull
+            print(f"listsync: warning: {status.error}", file=sys.stderr)
     finally:
         db.close()
     return 0
@@ -97,6 +99,7 @@ async def _replicate(replicator: Replicator) -> None:
 
         async def report() -> None:
             last: Activity | None = None
+            warned = False
             async with replicator.events() as events:
                 async for event in events:
                     activity = getattr(event, "activity", None)
@@ -105,6 +108,10 @@ async def _replicate(replicator: Replicator) -> None:
                         error = getattr(event, "error", None)
                         if activity is Activity.OFFLINE and isinstance(error, EngineError):
                             print(f"listsync: offline, will retry: {error}", file=sys.stderr)
+                        elif activity is Activity.IDLE and error is not None and not warned \
+                                and replicator.config.continuous:  # one-shot: said at the end
+                            warned = True  # connected, yet one half refused: say it once
+                            print(f"listsync: warning: {error}", file=sys.stderr)
 
         tg.start_soon(watch_signals)
         tg.start_soon(report)
