@@ -58,6 +58,29 @@ def get_revs(db: Database, keys: list[tuple[str, str]]) -> list[Revision | None]
     return out
 
 
+def get_packed(db: Database, keys: list[tuple[str, str]]
+               ) -> list[tuple[bool, bytes | None, list[str]] | None]:
+    """Per (doc id, rev): (deleted, body as the journal holds it (msgpack) or None if
+    not kept, history), or None if unknown. For senders: bodies stay encoded."""
+    out: list[tuple[bool, bytes | None, list[str]] | None] = []
+    with db._reading():
+        docs, cache, read, max_history = db._index.docs, db._cache, db._journal.read, db.max_history
+        for doc_id, rev in keys:
+            tree = docs.get(doc_id)
+            node = None if tree is None else tree.nodes.get(rev)
+            if tree is None or node is None:
+                out.append(None)
+                continue
+            data = None
+            if node.loc is not None:
+                data = cache.get(node.loc[0])
+                if data is None:
+                    data = read(*node.loc)
+            history = [rev] if node.parent is None else tree.history(rev, max_history)
+            out.append((node.deleted, data, history))
+    return out
+
+
 def put_revisions(db: Database, revisions: list[Revision], source: str | None = None
                   ) -> list[int]:
     """Insert revisions from a peer (named `source` in resolution notes), with their

@@ -20,25 +20,35 @@ from engine.protocol import (
 from engine.protocol.limits import check_digest
 from engine.store.blobs import blob_refs
 from engine.store.database import Database
+from engine.store.journal import unpack_body
+from engine.store.peer import get_packed
 from engine.store.revs import Revision
 
 
 def load_revisions(db: Database, wants: list[Want], deltas: bool
                    ) -> tuple[list[RevisionData], list[DocRev]]:
-    """The wanted revisions ready to send, and those we can no longer produce."""
+    """The wanted revisions ready to send, and those we can no longer produce.
+    Full bodies stay as the journal holds them (msgpack), to be spliced into the frame."""
     out: list[RevisionData] = []
     gone: list[DocRev] = []
     pairs = [(want, rev) for want in wants for rev in want.revs]
-    loaded = db.get_revs([(want.doc_id, rev) for want, rev in pairs])
+    loaded = get_packed(db, [(want.doc_id, rev) for want, rev in pairs])
     for (want, rev), found in zip(pairs, loaded, strict=True):
-        if found is None or (found.body is None and not found.deleted):
+        if found is None or (found[1] is None and not found[0]):
             gone.append((want.doc_id, rev))
             continue
-        body = found.body if found.body is not None else {}
-        history = _trim_history(tuple(found.history) or (rev,), want.ancestors)
-        data = _as_delta(db, want, found, body, history) if deltas and want.ancestors else None
-        out.append(data or RevisionData(want.doc_id, rev, found.deleted, history, body=body))
+        deleted, packed, history = found
+        trimmed = _trim_history(tuple(history), want.ancestors)
+        data = None
+        if deltas and want.ancestors:
+            body = unpack_body(packed) if packed is not None else {}
+            data = _as_delta(db, want, rev, deleted, body, trimmed)
+        out.append(data or RevisionData(want.doc_id, rev, deleted, trimmed,
+                                        packed=_EMPTY_MAP if packed is None else packed))
     return out, gone
+
+
+_EMPTY_MAP = b"\x80"  # msgpack {}: the body of a tombstone whose body was not kept
 
 
 def _trim_history(history: tuple[str, ...], held: tuple[str, ...]) -> tuple[str, ...]:
@@ -52,7 +62,7 @@ def _trim_history(history: tuple[str, ...], held: tuple[str, ...]) -> tuple[str,
     return history
 
 
-def _as_delta(db: Database, want: Want, found: Revision, body: dict[str, Any],
+def _as_delta(db: Database, want: Want, rev: str, deleted: bool, body: dict[str, Any],
               history: tuple[str, ...]) -> RevisionData | None:
     held = set(want.ancestors)
     base = next((r for r in history[1:] if r in held), None)
@@ -64,7 +74,7 @@ def _as_delta(db: Database, want: Want, found: Revision, body: dict[str, Any],
     delta = delta_if_smaller(base_rev.body, body)
     if delta is None:
         return None
-    return RevisionData(want.doc_id, found.rev, found.deleted, history, base=base, delta=delta)
+    return RevisionData(want.doc_id, rev, deleted, history, base=base, delta=delta)
 
 
 def resolve_revisions(db: Database, revs: tuple[RevisionData, ...]

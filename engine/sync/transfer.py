@@ -124,8 +124,11 @@ class RevisionSender:
 
 
 def _estimate(data: RevisionData) -> int:
-    payload = data.body if data.body is not None else data.delta
-    return len(encode(payload or {})) + 80 + len(data.doc_id) + 36 * len(data.history)
+    if data.packed is not None:
+        size = len(data.packed)
+    else:
+        size = len(encode(data.body if data.body is not None else data.delta or {}))
+    return size + 80 + len(data.doc_id) + 36 * len(data.history)
 
 
 @dataclass
