@@ -222,15 +222,20 @@ def _parse_answer(item: object) -> Answer:
     raise ValueError("An answer is [\"send\", ancestors], [\"have\"] or [\"refused\", reason].")
 
 
+_REV_FIELDS = frozenset({"doc", "rev", "deleted", "history", "body", "base", "delta"})
+
+
 def _parse_rev(item: object) -> RevisionData:
-    if not isinstance(item, dict):
+    # Hot path (every revision pulled or pushed): RevisionData checks the values.
+    if type(item) is not dict:
         raise ValueError("Each revision must be a map.")
-    extra = item.keys() - {"doc", "rev", "deleted", "history", "body", "base", "delta"}
-    if extra:
-        raise ValueError(f"A revision has unknown fields {sorted(extra)}.")
+    if not item.keys() <= _REV_FIELDS:
+        raise ValueError(f"A revision has unknown fields {sorted(item.keys() - _REV_FIELDS)}.")
+    history = item["history"]
+    if type(history) is not list:
+        raise ValueError("The field history must be an array.")
     return RevisionData(item["doc"], item["rev"], check_bool(item["deleted"], "deleted"),
-                        tuple(check_list(item["history"], "history")), item.get("body"),
-                        item.get("base"), item.get("delta"))
+                        tuple(history), item.get("body"), item.get("base"), item.get("delta"))
 
 
 def _parse_revs(w: dict[str, Any]) -> Revs:

@@ -39,6 +39,7 @@ from engine.protocol import (
     Role,
     Subscribe,
     Want,
+    trusted,
 )
 from engine.store.database import Database
 from engine.store.revs import Revision
@@ -254,7 +255,8 @@ class ClientSession:
                          and (doc_id, r) not in recent)
             if revs:
                 self.pull_inflight.update((doc_id, r) for r in revs)
-                wants.append(Want(doc_id, revs, tuple(have)))
+                # Unchecked: revs came in the peer's checked changes, `have` from our store.
+                wants.append(trusted.want(doc_id, revs, tuple(have)))
                 self.total += len(revs)
         # Recorded before the answer goes out: its revs may be stored as soon as they come.
         self.pull_pending.append([msg.id, msg.last_seq, not wants])

@@ -39,6 +39,7 @@ from engine.protocol import (
     Revs,
     Role,
     Subscribe,
+    trusted,
 )
 from engine.store.database import Database
 from engine.sync.blobxfer import serve_blob
@@ -166,8 +167,9 @@ class _Server:
             changes = await anyio.to_thread.run_sync(self.db.changes, since, FEED_BATCH)
             if not changes:
                 break
+            # Built unchecked: the store checked these ids when it wrote them.
             entries = tuple(
-                Change(c.seq, c.doc_id, c.rev, c.deleted, tuple(r for r in c.leaves if r != c.rev))
+                trusted.change(c.seq, c.doc_id, c.rev, c.deleted, _other_leaves(c.rev, c.leaves))
                 for c in changes if wanted is None or c.doc_id in wanted)
             last = changes[-1].seq
             await window.acquire()
@@ -232,3 +234,7 @@ class _Server:
             else:
                 answers.append(Answer("have"))
         await self.link.send(Proposed(msg.id, tuple(answers)))
+
+
+def _other_leaves(winner: str, leaves: list[str]) -> tuple[str, ...]:
+    return () if len(leaves) == 1 else tuple(r for r in leaves if r != winner)

@@ -16,12 +16,13 @@ from engine.protocol import (
     apply_delta,
     delta_if_smaller,
     make_rev_id,
+    trusted,
 )
 from engine.protocol.limits import check_digest
 from engine.store.blobs import blob_refs
 from engine.store.database import Database
 from engine.store.journal import unpack_body
-from engine.store.peer import get_packed
+from engine.store.peer import PeerRevision, get_packed
 from engine.store.revs import Revision
 
 
@@ -43,8 +44,8 @@ def load_revisions(db: Database, wants: list[Want], deltas: bool
         if deltas and want.ancestors:
             body = unpack_body(packed) if packed is not None else {}
             data = _as_delta(db, want, rev, deleted, body, trimmed)
-        out.append(data or RevisionData(want.doc_id, rev, deleted, trimmed,
-                                        packed=_EMPTY_MAP if packed is None else packed))
+        out.append(data or trusted.full_revision(want.doc_id, rev, deleted, trimmed,
+                                                 _EMPTY_MAP if packed is None else packed))
     return out, gone
 
 
@@ -91,14 +92,24 @@ def resolve_revisions(db: Database, revs: tuple[RevisionData, ...]
             if body is None:
                 full.append(data.key)
                 continue
-        if not data.deleted:
-            for ref in blob_refs(body):
-                digest = ref.get("digest")
-                # A malformed reference is left for put_revisions to refuse.
-                if _is_digest(digest) and digest not in blobs and not db.blobs.has(digest):
-                    blobs[digest] = ref
-        ready.append(Revision(data.doc_id, data.rev, data.deleted, body, list(data.history)))
+        refs = [] if data.deleted else _blob_refs(body)
+        for ref in refs:
+            digest = ref.get("digest")
+            # A malformed reference is left for put_revisions to refuse.
+            if _is_digest(digest) and digest not in blobs and not db.blobs.has(digest):
+                blobs[digest] = ref
+        # The protocol layer checked ids and history, the decoder the body's values.
+        ready.append(PeerRevision(data.doc_id, data.rev, data.deleted, body, list(data.history),
+                                  refs))
     return ready, full, blobs
+
+
+def _blob_refs(body: dict[str, Any]) -> list[dict[str, Any]]:
+    """`blob_refs`, with a shortcut for the common flat body (no maps or lists inside)."""
+    for value in body.values():
+        if type(value) is dict or type(value) is list:
+            return blob_refs(body)
+    return [body] if body.get("@type") == "blob" else []
 
 
 def _is_digest(value: object) -> TypeGuard[str]:
