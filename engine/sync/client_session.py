@@ -45,17 +45,16 @@ from engine.store.database import Database
 from engine.store.revs import Revision
 from engine.sync.blobxfer import serve_blob
 from engine.sync.channel import MessageChannel
+from engine.sync.checkpoints import Checkpoints
+from engine.sync.checkpoints import checkpoint_id as checkpoint_id  # re-exported (tests, tools)
 from engine.sync.config import ReplicatorConfig
 from engine.sync.link import Link, SessionStats, one_error
 from engine.sync.status import Activity, Direction, DocumentReplicated, EventHub, ReplicatorStatus
+from engine.sync.storeio import SMALL, run_db
 from engine.sync.transfer import RevisionReceiver, RevisionSender
 
 FEED_BATCH = 1000  # local changes per propose frame
 PUSH_WINDOW = 4  # proposals awaiting an answer or their acks
-
-
-def checkpoint_id(remote_uuid: str, direction: Direction) -> str:
-    return f"replication/{remote_uuid}/{direction.value}"
 
 
 class ClientSession:
@@ -81,8 +80,7 @@ class ClientSession:
         self.stores_in, self.stores = anyio.create_memory_object_stream[Revs](math.inf)
         self.diffing = False  # a revs_diff is running: note what gets stored meanwhile
         self.stored_meanwhile: set[DocRev] = set()
-        self.checkpoint_lock = anyio.Lock()
-        self.checkpointed: dict[Direction, int] = {}
+        self.checkpoints = Checkpoints(db, continuous=config.continuous)
         self.pull_pending: deque[list[Any]] = deque()  # [changes id, last_seq, complete]
         self.pull_inflight: set[DocRev] = set()
         # Revisions each batch still waits for, as the pull worker has processed frames
@@ -96,7 +94,7 @@ class ClientSession:
         self.push_batches: dict[int, list[Any]] = {}
         self.push_draining = False
         self.echo: set[DocRev] = set()  # pulled this session, so the peer has them
-        self.blocked = {Direction.PULL: False, Direction.PUSH: False}  # a doc failed: hold
+        self.blocked = self.checkpoints.blocked  # a doc failed: hold that checkpoint
 
     async def run(self) -> None:
         try:
@@ -107,7 +105,9 @@ class ClientSession:
                 stream.close()
             if hasattr(self, "sender"):
                 self.sender.close()
-            await self.link.close()
+            with anyio.CancelScope(shield=True):
+                await self.checkpoints.flush()
+                await self.link.close()
 
     async def _run(self) -> None:
         with anyio.fail_after(self.config.connect_timeout):
@@ -126,6 +126,8 @@ class ClientSession:
             tg.start_soon(self.sender.run)
             tg.start_soon(self._pinger)
             tg.start_soon(self._watchdog)
+            if self.config.continuous:
+                tg.start_soon(self.checkpoints.run)
             if self.config.mode.pulls:
                 tg.start_soon(self._pull_worker)
                 tg.start_soon(self._store_worker)
@@ -146,7 +148,7 @@ class ClientSession:
         assert isinstance(hello, Hello)
         if hello.db_uuid == self.db.uuid:
             raise ProtocolError("The peer is this same database; there is nothing to sync.")
-        self.remote_uuid = hello.db_uuid
+        self.remote_uuid = self.checkpoints.remote_uuid = hello.db_uuid
         self.peer_features = set(hello.features)
         self.handshake_done = True
 
@@ -205,25 +207,10 @@ class ClientSession:
         if self.hub.wanted:
             self.hub.publish(DocumentReplicated(key[0], key[1], direction, deleted, error))
 
-    async def _checkpoint(self, direction: Direction) -> int:
-        body = await anyio.to_thread.run_sync(
-            self.db.get_local, checkpoint_id(self.remote_uuid, direction))
-        seq = body.get("seq") if isinstance(body, dict) else None
-        return seq if type(seq) is int and seq >= 0 else 0
-
-    async def _save_checkpoint(self, direction: Direction, seq: int) -> None:
-        # Two pull tasks may both advance the checkpoint: never let it move backwards.
-        async with self.checkpoint_lock:
-            if self.blocked[direction] or seq <= self.checkpointed.get(direction, -1):
-                return
-            await anyio.to_thread.run_sync(
-                self.db.put_local, checkpoint_id(self.remote_uuid, direction), {"seq": seq})
-            self.checkpointed[direction] = seq
-
     # -- pull ----------------------------------------------------------------
 
     async def _pull_worker(self) -> None:
-        since = await self._checkpoint(Direction.PULL)
+        since = await self.checkpoints.load(Direction.PULL)
         ids = None if self.config.doc_ids is None else tuple(sorted(self.config.doc_ids))
         await self.link.send(lambda i: Subscribe(i, since, self.config.continuous, ids))
         async for msg in self.pulls:
@@ -244,7 +231,8 @@ class ClientSession:
                  if wanted is None or c.doc_id in wanted}
         self.diffing = True
         try:
-            diff = await anyio.to_thread.run_sync(self.db.revs_diff, asked) if asked else {}
+            diff = await run_db(self.db, len(asked) <= SMALL, self.db.revs_diff,
+                                asked) if asked else {}
             recent = self.stored_meanwhile
         finally:
             self.diffing = False
@@ -267,9 +255,12 @@ class ClientSession:
         self._set_status()
 
     async def _on_revs(self, msg: Revs) -> None:
-        got = await self.receiver.handle(msg)
         if self.config.mode.pushes:
-            self.echo.update((rev.doc_id, rev.rev) for rev in got.stored)
+            # Noted before storing: the push feed may wake as soon as they are written.
+            if len(self.echo) > 100_000:
+                self.echo.clear()  # a bound; an echo only saves the peer a "have"
+            self.echo.update(r.key for r in msg.revs)
+        got = await self.receiver.handle(msg)
         if self.diffing:
             self.stored_meanwhile.update((rev.doc_id, rev.rev) for rev in got.stored)
         for rev in got.stored:
@@ -300,7 +291,7 @@ class ClientSession:
             self.pull_caught_up = None
             self.pull_idle = True
         if seq is not None:
-            await self._save_checkpoint(Direction.PULL, seq)
+            await self.checkpoints.save(Direction.PULL, seq)
         self._set_status()
 
     def _accept_pull(self, rev: Revision) -> bool:
@@ -310,24 +301,28 @@ class ClientSession:
     # -- push ----------------------------------------------------------------
 
     async def _push_feed(self) -> None:
-        since = await self._push_drain(await self._checkpoint(Direction.PUSH))
+        since = await self._push_drain(await self.checkpoints.load(Direction.PUSH))
         if not self.config.continuous:
             return
         async with aclosing(cast(AsyncGenerator[int, None], self.db.subscribe(since))) as updates:
-            async for _ in updates:
-                since = await self._push_drain(since)
+            async for seq in updates:
+                since = await self._push_drain(since, small=seq - since <= SMALL)
 
-    async def _push_drain(self, since: int) -> int:
+    async def _push_drain(self, since: int, small: bool = False) -> int:
+        """Propose local changes after `since`; `small`: a few (a live edit), read inline."""
         self.push_draining = True
         while True:
-            found = await anyio.to_thread.run_sync(self._local_changes, since)
+            found = await run_db(self.db, small, self._local_changes, since)
+            small = False
             if found is None:
                 break
             proposals, since = found
             if self.echo:
-                # Revisions we just pulled from this peer: it has them, don't offer them back.
-                proposals = tuple(p for p in proposals if (p.doc_id, p.rev) not in self.echo)
-                self.echo.clear()
+                # Revisions we pulled from this peer: it has them, don't offer them back.
+                echoed = self.echo.intersection((p.doc_id, p.rev) for p in proposals)
+                if echoed:
+                    proposals = tuple(p for p in proposals if (p.doc_id, p.rev) not in echoed)
+                    self.echo -= echoed
             self.push_idle = False
             entry = [since, False]
             self.push_pending.append(entry)
@@ -398,7 +393,7 @@ class ClientSession:
         while self.push_pending and self.push_pending[0][1]:
             seq = self.push_pending.popleft()[0]
         if seq is not None:
-            await self._save_checkpoint(Direction.PUSH, seq)
+            await self.checkpoints.save(Direction.PUSH, seq)
         if not (self.push_draining or self.push_pending or self.proposals or self.push_batches):
             self.push_idle = True
         self._set_status()

@@ -46,6 +46,7 @@ from engine.sync.blobxfer import serve_blob
 from engine.sync.busy import BusyContext, BusyMarks
 from engine.sync.channel import MessageChannel
 from engine.sync.link import Link, SessionStats, one_error
+from engine.sync.storeio import SMALL, run_db
 from engine.sync.transfer import RevisionReceiver, RevisionSender
 
 FEED_BATCH = 1000  # change entries per changes frame
@@ -156,15 +157,18 @@ class _Server:
         if not sub.continuous:
             return
         async with aclosing(cast(AsyncGenerator[int, None], self.db.subscribe(since))) as updates:
-            async for _ in updates:
+            async for seq in updates:
                 with self.marks.during():
-                    since = await self._drain(sub, since, window)
+                    since = await self._drain(sub, since, window, small=seq - since <= SMALL)
 
-    async def _drain(self, sub: Subscribe, since: int, window: anyio.Semaphore) -> int:
-        """Send every change after `since`, then caught_up; returns the new since."""
+    async def _drain(self, sub: Subscribe, since: int, window: anyio.Semaphore,
+                     small: bool = False) -> int:
+        """Send every change after `since`, then caught_up; returns the new since.
+        `small`: few changes are expected (a live edit), so the store is read inline."""
         wanted = None if sub.doc_ids is None else set(sub.doc_ids)
         while True:
-            changes = await anyio.to_thread.run_sync(self.db.changes, since, FEED_BATCH)
+            changes = await run_db(self.db, small, self.db.changes, since, FEED_BATCH)
+            small = False
             if not changes:
                 break
             # Built unchecked: the store checked these ids when it wrote them.
@@ -219,7 +223,7 @@ class _Server:
             asked.setdefault(p.doc_id, []).append(p.rev)
         self.diffing = True
         try:
-            diff = await anyio.to_thread.run_sync(self.db.revs_diff, asked)
+            diff = await run_db(self.db, len(asked) <= SMALL, self.db.revs_diff, asked)
             recent = self.stored_meanwhile
         finally:
             self.diffing = False

@@ -1,12 +1,14 @@
-"""Blocking store work for one batch, meant for `anyio.to_thread.run_sync`.
-
-Converts between the store's `Revision` and the protocol's `RevisionData`,
-choosing deltas on the way out and verifying them on the way in.
+"""Blocking store work for one batch, run through `run_db` (a worker thread, or
+inline when it is small). Converts between the store's `Revision` and the
+protocol's `RevisionData`, choosing deltas on the way out and verifying them on the way in.
 """
 
 from __future__ import annotations
 
-from typing import Any, TypeGuard
+from collections.abc import Callable
+from typing import Any, TypeGuard, TypeVar, TypeVarTuple
+
+import anyio
 
 from engine.protocol import (
     DeltaError,
@@ -24,6 +26,22 @@ from engine.store.database import Database
 from engine.store.journal import unpack_body
 from engine.store.peer import PeerRevision, get_packed
 from engine.store.revs import Revision
+
+T = TypeVar("T")
+Ts = TypeVarTuple("Ts")
+SMALL = 32  # documents: below this, store work is cheaper than a trip to a worker thread
+
+
+async def run_db(db: Database, small: bool, fn: Callable[[*Ts], T], *args: *Ts) -> T:
+    """Blocking store work: on a worker thread, or inline when `small` and the database
+    is not busy in another thread. A thread hop costs 0.1-1 ms, more than a few
+    documents' work; inline work never waits for another thread's write (try-lock)."""
+    if small and db._mutex.acquire(blocking=False):
+        try:
+            return fn(*args)
+        finally:
+            db._mutex.release()
+    return await anyio.to_thread.run_sync(fn, *args)
 
 
 def load_revisions(db: Database, wants: list[Want], deltas: bool
