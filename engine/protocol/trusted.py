@@ -7,7 +7,7 @@ and rev ids were checked when written) per frame; these builders skip the re-che
 
 from __future__ import annotations
 
-from engine.protocol.messages import Change, RevisionData, Want
+from engine.protocol.messages import Answer, Change, Proposal, RevisionData, Want
 
 _new = object.__new__
 _set = object.__setattr__
@@ -44,4 +44,22 @@ def full_revision(doc_id: str, rev: str, deleted: bool, history: tuple[str, ...]
     _set(entry, "base", None)
     _set(entry, "delta", None)
     _set(entry, "packed", packed)
+    return entry
+
+
+def proposal(doc_id: str, rev: str) -> Proposal:
+    """A leaf of our own store to offer."""
+    entry = _new(Proposal)
+    _set(entry, "doc_id", doc_id)
+    _set(entry, "rev", rev)
+    _set(entry, "history", ())
+    return entry
+
+
+def send(ancestors: tuple[str, ...]) -> Answer:
+    """The answer "send", naming ancestors our store holds."""
+    entry = _new(Answer)
+    _set(entry, "verdict", "send")
+    _set(entry, "ancestors", ancestors)
+    _set(entry, "reason", "")
     return entry

@@ -38,7 +38,6 @@ from engine.protocol import (
     Revs,
     Role,
     Subscribe,
-    Want,
     trusted,
 )
 from engine.store.database import Database
@@ -355,7 +354,7 @@ class ClientSession:
                 doc = self.db.get(c.doc_id)
                 if doc is None or not check(doc.id, doc.deleted, doc.body):
                     continue
-            out.extend(Proposal(c.doc_id, leaf) for leaf in (c.leaves or [c.rev]))
+            out.extend(trusted.proposal(c.doc_id, leaf) for leaf in (c.leaves or [c.rev]))
         return tuple(out), changes[-1].seq
 
     async def _on_proposed(self, msg: Proposed) -> None:
@@ -363,7 +362,7 @@ class ClientSession:
         wants = []
         for p, answer in zip(proposals, msg.answers, strict=True):
             if answer.verdict == "send":
-                wants.append(Want(p.doc_id, (p.rev,), answer.ancestors))
+                wants.append(trusted.want(p.doc_id, (p.rev,), answer.ancestors))
             elif answer.verdict == "refused":
                 self.blocked[Direction.PUSH] = True
                 self._event((p.doc_id, p.rev), Direction.PUSH, error=answer.reason)

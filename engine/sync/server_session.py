@@ -51,6 +51,7 @@ from engine.sync.transfer import RevisionReceiver, RevisionSender
 
 FEED_BATCH = 1000  # change entries per changes frame
 FEED_WINDOW = 4  # changes frames the client may leave unanswered
+_HAVE = Answer("have")
 
 
 async def serve_peer(channel: MessageChannel, db: Database, *, read_only: bool = False,
@@ -234,9 +235,9 @@ class _Server:
             key = (p.doc_id, p.rev)
             if p.rev in missing and key not in self.awaiting and key not in recent:
                 self.awaiting.add(key)
-                answers.append(Answer("send", tuple(ancestors)))
+                answers.append(trusted.send(tuple(ancestors)))
             else:
-                answers.append(Answer("have"))
+                answers.append(_HAVE)
         await self.link.send(Proposed(msg.id, tuple(answers)))
 
 
