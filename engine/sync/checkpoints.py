@@ -1,9 +1,10 @@
 """The active peer's replication checkpoints: the last remote (pull) and local (push)
 sequence numbers known to be done, kept as local documents per remote database.
 
-A one-shot session writes each as it advances. A continuous one writes them at
-most every CHECKPOINT_DELAY and at its end: each write is an fsync, and one per
-live edit (two, with the push side's) would hold up the next edit.
+They are written by a task of their own, never in the way of the transfer (each
+write is an fsync): as soon as possible in a one-shot session, at most every
+CHECKPOINT_DELAY in a continuous one (one per live edit, two with the push
+side's, would hold up the next edit), and at the end of every session.
 """
 
 from __future__ import annotations
@@ -43,30 +44,32 @@ class Checkpoints:
         seq = body.get("seq") if isinstance(body, dict) else None
         return seq if type(seq) is int and seq >= 0 else 0
 
-    async def save(self, direction: Direction, seq: int) -> None:
-        if not self.continuous:
-            await self._write(direction, seq)
-            return
+    def save(self, direction: Direction, seq: int) -> None:
+        """Note a checkpoint for the writer (`run`); later ones supersede it."""
         self._unsaved[direction] = max(seq, self._unsaved.get(direction, -1))
         self._due.set()
 
     async def run(self) -> None:
-        """A continuous session's writer: run it in the session's task group."""
+        """The writer: run it in the session's task group."""
         while True:
             await self._due.wait()
-            await anyio.sleep(CHECKPOINT_DELAY)
+            if self.continuous:
+                await anyio.sleep(CHECKPOINT_DELAY)
             self._due = anyio.Event()
             await self.flush()
 
     async def flush(self) -> None:
         """Write what is held back (at the end of a session, too)."""
         while self._unsaved:
-            direction, seq = self._unsaved.popitem()
+            direction, seq = next(iter(self._unsaved.items()))
             try:
                 await self._write(direction, seq)
             except EngineError:
                 # Only a resume optimisation: a lost checkpoint means comparing again.
                 log.warning("Could not save the %s checkpoint", direction.value, exc_info=True)
+            # Dropped only now: a write cancelled half-way is retried by the final flush.
+            if self._unsaved.get(direction) == seq:
+                del self._unsaved[direction]
 
     async def _write(self, direction: Direction, seq: int) -> None:
         # Two pull tasks may both advance the checkpoint: never let it move backwards.

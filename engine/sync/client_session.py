@@ -53,6 +53,7 @@ from engine.sync.storeio import SMALL, run_db
 from engine.sync.transfer import RevisionReceiver, RevisionSender
 
 FEED_BATCH = 1000  # local changes per propose frame
+FIRST_BATCH = 100  # changes in the first propose frame of a drain
 PUSH_WINDOW = 4  # proposals awaiting an answer or their acks
 
 
@@ -125,8 +126,7 @@ class ClientSession:
             tg.start_soon(self.sender.run)
             tg.start_soon(self._pinger)
             tg.start_soon(self._watchdog)
-            if self.config.continuous:
-                tg.start_soon(self.checkpoints.run)
+            tg.start_soon(self.checkpoints.run)
             if self.config.mode.pulls:
                 tg.start_soon(self._pull_worker)
                 tg.start_soon(self._store_worker)
@@ -290,7 +290,7 @@ class ClientSession:
             self.pull_caught_up = None
             self.pull_idle = True
         if seq is not None:
-            await self.checkpoints.save(Direction.PULL, seq)
+            self.checkpoints.save(Direction.PULL, seq)
         self._set_status()
 
     def _accept_pull(self, rev: Revision) -> bool:
@@ -310,9 +310,10 @@ class ClientSession:
     async def _push_drain(self, since: int, small: bool = False) -> int:
         """Propose local changes after `since`; `small`: a few (a live edit), read inline."""
         self.push_draining = True
+        size = FIRST_BATCH  # then x4 each: the first revisions go out sooner
         while True:
-            found = await run_db(self.db, small, self._local_changes, since)
-            small = False
+            found = await run_db(self.db, small, self._local_changes, since, size)
+            small, size = False, size * 4
             if found is None:
                 break
             proposals, since = found
@@ -340,9 +341,9 @@ class ClientSession:
         await self._advance_push()
         return since
 
-    def _local_changes(self, since: int) -> tuple[tuple[Proposal, ...], int] | None:
+    def _local_changes(self, since: int, size: int) -> tuple[tuple[Proposal, ...], int] | None:
         """(leaves to propose, last seq) after `since`; None when drained. Blocking."""
-        changes = self.db.changes(since, FEED_BATCH)
+        changes = self.db.changes(since, min(FEED_BATCH, size))
         if not changes:
             return None
         wanted, check = self.config.doc_ids, self.config.push_filter
@@ -392,7 +393,7 @@ class ClientSession:
         while self.push_pending and self.push_pending[0][1]:
             seq = self.push_pending.popleft()[0]
         if seq is not None:
-            await self.checkpoints.save(Direction.PUSH, seq)
+            self.checkpoints.save(Direction.PUSH, seq)
         if not (self.push_draining or self.push_pending or self.proposals or self.push_batches):
             self.push_idle = True
         self._set_status()

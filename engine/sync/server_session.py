@@ -50,6 +50,9 @@ from engine.sync.storeio import SMALL, run_db
 from engine.sync.transfer import RevisionReceiver, RevisionSender
 
 FEED_BATCH = 1000  # change entries per changes frame
+# The first frame of a drain is smaller (then x4 each), so the first revisions
+# arrive and are stored while the following batches are being compared.
+FIRST_BATCH = 100
 FEED_WINDOW = 4  # changes frames the client may leave unanswered
 _HAVE = Answer("have")
 
@@ -167,9 +170,11 @@ class _Server:
         """Send every change after `since`, then caught_up; returns the new since.
         `small`: few changes are expected (a live edit), so the store is read inline."""
         wanted = None if sub.doc_ids is None else set(sub.doc_ids)
+        size = FIRST_BATCH
         while True:
-            changes = await run_db(self.db, small, self.db.changes, since, FEED_BATCH)
-            small = False
+            changes = await run_db(self.db, small, self.db.changes, since,
+                                   min(size, FEED_BATCH))
+            small, size = False, size * 4
             if not changes:
                 break
             # Built unchecked: the store checked these ids when it wrote them.
