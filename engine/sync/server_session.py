@@ -77,6 +77,7 @@ async def serve_peer(channel: MessageChannel, db: Database, *, read_only: bool =
     finally:
         marks.release_all()
         await link.close()
+        _trim_heap()
 
 
 class _Server:
@@ -248,3 +249,15 @@ class _Server:
 
 def _other_leaves(winner: str, leaves: list[str]) -> tuple[str, ...]:
     return () if len(leaves) == 1 else tuple(r for r in leaves if r != winner)
+
+
+def _trim_heap() -> None:
+    """Hand the heap's free pages back to the OS (glibc) when a session ends: a session
+    moves megabytes of frames, and a long-lived listener's size should follow what it
+    holds, not its busiest moment (the next login's 16 MiB scrypt comes on top)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None).malloc_trim(0)
+    except (OSError, AttributeError):
+        pass  # not glibc
