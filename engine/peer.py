@@ -15,20 +15,19 @@ from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import cast
-
-import httpx
+from typing import TYPE_CHECKING, cast
 
 from engine.errors import UsageError
-from engine.net.validation import ClientAuth, ClientTLS
 from engine.protocol import DEFAULT_LIMITS
 from engine.store.database import Database
 from engine.sync.auth import Authenticator
 from engine.sync.channel import DEFAULT_MAX_FRAME, MessageChannel
 from engine.sync.listener import Listener
 from engine.sync.server_session import serve_peer
-from engine.sync.wsclient import connect
 from engine.sync.wsserver import ServerChannel, WebSocketSettings
+
+if TYPE_CHECKING:  # a listener needs neither httpx nor cryptography: ~30 MB less for `serve`
+    from engine.net.validation import ClientAuth, ClientTLS
 
 Connect = Callable[[], AbstractAsyncContextManager[MessageChannel]]
 
@@ -71,6 +70,8 @@ def make_listener(db: Database, db_name: str, *, data_dir: Path,
 
 def split_url(url: str) -> tuple[str, int, bool, str]:
     """(host, port, tls, db) of a ws:// or wss:// URL; UsageError if it is not one."""
+    import httpx  # only active peers parse URLs; a listener never loads httpx
+
     try:
         parsed = httpx.URL(url)
     except httpx.InvalidURL as err:
@@ -88,6 +89,8 @@ def make_connector(url: str, *, username: str, password: str, tls: ClientTLS | N
                    heartbeat: float = 15.0, max_frame: int = DEFAULT_MAX_FRAME,
                    connect_timeout: float = 10.0) -> Connect:
     """The `connect()` factory a Replicator calls for each attempt."""
+    from engine.sync.wsclient import connect
+
     _host, _port, is_tls, _db = split_url(url)
     if is_tls and tls is None:
         raise UsageError("A wss:// URL needs a TLS validation mode.")

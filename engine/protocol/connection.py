@@ -33,7 +33,7 @@ from engine.protocol.messages import (
     Revs,
     Subscribe,
 )
-from engine.protocol.wire import parse, to_wire
+from engine.protocol.wire import encode_message, parse, to_wire
 
 
 class Role(enum.Enum):
@@ -120,7 +120,7 @@ class Connection:
             self._apply(msg, _SEND)
         except ProtocolError as err:
             raise LocalProtocolError(str(err)) from err
-        frame = encode(to_wire(msg))
+        frame = encode_message(msg)
         if len(frame) > self.limits.max_frame:
             raise LocalProtocolError(
                 f"A {len(frame)}-byte {msg.kind} frame exceeds the "

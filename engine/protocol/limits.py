@@ -68,6 +68,22 @@ def rev_generation(rev: str) -> int:
     return int(rev.split("-", 1)[0])
 
 
+def check_history(rev: object, history: tuple[str, ...] | list[str]) -> None:
+    """`history` is a tuple of rev ids starting with `rev`, generations counting down."""
+    if type(history) not in (tuple, list) or not history or history[0] != rev:
+        raise ValueError("history must start with the revision itself.")
+    match = _REV_RE.match
+    top = 0
+    for i, item in enumerate(history):
+        if type(item) is not str or not match(item):
+            raise ValueError(f"{_show(item)} is not a revision id.")
+        gen = int(item[:item.index("-")])
+        if i == 0:
+            top = gen
+        elif gen != top - i:
+            raise ValueError("history generations must count down by one.")
+
+
 def check_digest(value: object) -> str:
     """A blob digest `sha256-<64 lowercase hex>`."""
     if not isinstance(value, str) or not _DIGEST_RE.match(value):

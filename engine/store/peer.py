@@ -6,7 +6,10 @@ stays readable); they use the Database's locking and commit path.
 
 from __future__ import annotations
 
+import hashlib
+import json.encoder
 import time
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from engine.errors import ConflictError, NotFoundError, UsageError
@@ -19,6 +22,37 @@ if TYPE_CHECKING:
     from engine.store.database import Database
 
 Item = tuple[str, list[Any], bytes | None]  # (record kind, fields, body) for Database._commit
+
+
+@dataclass(slots=True)
+class PeerRevision(Revision):
+    """A revision as the sync layer hands it over: doc id, rev id and history already
+    checked by engine.protocol, the body JSON-checked by the frame decoder, and its blob
+    references (`refs`) found. put_revisions skips those checks; it still verifies
+    that the body hashes to the rev id."""
+
+    refs: list[dict[str, Any]] = field(default_factory=list)
+
+
+# revs.canonical builds a json encoder per call; this one is built once (same output:
+# the C encoder json.dumps uses with sort_keys, compact separators, ensure_ascii off).
+_MAKE = getattr(json.encoder, "c_make_encoder", None)
+_ENCODE = None if _MAKE is None else _MAKE(
+    None, None, json.encoder.encode_basestring, None, ":", ",", True, False, False)
+
+
+def _matches(rev: str, parent: str | None, deleted: bool, body: dict[str, Any]) -> bool:
+    """Does `rev` name this body on top of `parent` (revs.make_rev_id)?"""
+    if _ENCODE is not None:
+        try:
+            text = "".join(_ENCODE([parent or "", deleted, body], 0)).encode("utf-8")
+        except ValueError:  # NaN and the like: the reference formula refuses them too
+            text = b""
+        gen = revs.generation(parent) + 1 if parent else 1
+        if rev == f"{gen}-{hashlib.sha256(text).hexdigest()[:32]}":
+            return True
+    # The reference formula has the last word (this path is for mismatches only).
+    return revs.make_rev_id(parent, deleted, body) == rev
 
 
 def revs_diff(db: Database, wanted: dict[str, list[str]]) -> dict[str, tuple[list[str], list[str]]]:
@@ -58,21 +92,48 @@ def get_revs(db: Database, keys: list[tuple[str, str]]) -> list[Revision | None]
     return out
 
 
+def get_packed(db: Database, keys: list[tuple[str, str]]
+               ) -> list[tuple[bool, bytes | None, list[str]] | None]:
+    """Per (doc id, rev): (deleted, body as the journal holds it (msgpack) or None if
+    not kept, history), or None if unknown. For senders: bodies stay encoded."""
+    out: list[tuple[bool, bytes | None, list[str]] | None] = []
+    with db._reading():
+        docs, cache, read, max_history = db._index.docs, db._cache, db._journal.read, db.max_history
+        for doc_id, rev in keys:
+            tree = docs.get(doc_id)
+            node = None if tree is None else tree.nodes.get(rev)
+            if tree is None or node is None:
+                out.append(None)
+                continue
+            data = None
+            if node.loc is not None:
+                data = cache.get(node.loc[0])
+                if data is None:
+                    data = read(*node.loc)
+            history = [rev] if node.parent is None else tree.history(rev, max_history)
+            out.append((node.deleted, data, history))
+    return out
+
+
 def put_revisions(db: Database, revisions: list[Revision], source: str | None = None
                   ) -> list[int]:
     """Insert revisions from a peer (named `source` in resolution notes), with their
     ancestry, as one durable batch."""
     prepared = []
+    max_history = db.max_history
     for r in revisions:
-        revs.check_doc_id(r.doc_id)
-        ancestors = revs.check_history(r, db.max_history)
+        if type(r) is PeerRevision:
+            ancestors = r.history[1:max_history]
+        else:
+            revs.check_doc_id(r.doc_id)
+            ancestors = revs.check_history(r, max_history)
         body = r.body if r.body is not None else ({} if r.deleted else None)
         if body is None:
             raise UsageError(f"Revision {r.rev} of {r.doc_id!r} arrived without a body.")
-        refs = revs.check_body_refs(body)
+        refs = r.refs if type(r) is PeerRevision else revs.check_body_refs(body)
         parent = ancestors[0] if ancestors else None
         if r.body is not None and (parent or revs.generation(r.rev) == 1):
-            if revs.make_rev_id(parent, r.deleted, body) != r.rev:
+            if not _matches(r.rev, parent, r.deleted, body):
                 raise UsageError(f"Revision {r.rev} of {r.doc_id!r} does not match its body.")
         # Packed before the write lock is taken, so other writers wait less.
         prepared.append((r, ancestors, [] if r.deleted else refs, pack_body(body)))

@@ -38,23 +38,23 @@ from engine.protocol import (
     Revs,
     Role,
     Subscribe,
-    Want,
+    trusted,
 )
 from engine.store.database import Database
 from engine.store.revs import Revision
 from engine.sync.blobxfer import serve_blob
 from engine.sync.channel import MessageChannel
+from engine.sync.checkpoints import Checkpoints
+from engine.sync.checkpoints import checkpoint_id as checkpoint_id  # re-exported (tests, tools)
 from engine.sync.config import ReplicatorConfig
 from engine.sync.link import Link, SessionStats, one_error
 from engine.sync.status import Activity, Direction, DocumentReplicated, EventHub, ReplicatorStatus
+from engine.sync.storeio import SMALL, run_db
 from engine.sync.transfer import RevisionReceiver, RevisionSender
 
 FEED_BATCH = 1000  # local changes per propose frame
+FIRST_BATCH = 100  # changes in the first propose frame of a drain
 PUSH_WINDOW = 4  # proposals awaiting an answer or their acks
-
-
-def checkpoint_id(remote_uuid: str, direction: Direction) -> str:
-    return f"replication/{remote_uuid}/{direction.value}"
 
 
 class ClientSession:
@@ -82,8 +82,7 @@ class ClientSession:
         self.stores_in, self.stores = anyio.create_memory_object_stream[Revs](math.inf)
         self.diffing = False  # a revs_diff is running: note what gets stored meanwhile
         self.stored_meanwhile: set[DocRev] = set()
-        self.checkpoint_lock = anyio.Lock()
-        self.checkpointed: dict[Direction, int] = {}
+        self.checkpoints = Checkpoints(db, continuous=config.continuous)
         self.pull_pending: deque[list[Any]] = deque()  # [changes id, last_seq, complete]
         self.pull_inflight: set[DocRev] = set()
         # Revisions each batch still waits for, as the pull worker has processed frames
@@ -97,7 +96,7 @@ class ClientSession:
         self.push_batches: dict[int, list[Any]] = {}
         self.push_draining = False
         self.echo: set[DocRev] = set()  # pulled this session, so the peer has them
-        self.blocked = {Direction.PULL: False, Direction.PUSH: False}  # a doc failed: hold
+        self.blocked = self.checkpoints.blocked  # a doc failed: hold that checkpoint
 
     async def run(self) -> None:
         try:
@@ -108,7 +107,9 @@ class ClientSession:
                 stream.close()
             if hasattr(self, "sender"):
                 self.sender.close()
-            await self.link.close()
+            with anyio.CancelScope(shield=True):
+                await self.checkpoints.flush()
+                await self.link.close()
 
     async def _run(self) -> None:
         with anyio.fail_after(self.config.connect_timeout):
@@ -135,6 +136,7 @@ class ClientSession:
             tg.start_soon(self.sender.run)
             tg.start_soon(self._pinger)
             tg.start_soon(self._watchdog)
+            tg.start_soon(self.checkpoints.run)
             if self.config.mode.pulls:
                 tg.start_soon(self._pull_worker)
                 tg.start_soon(self._store_worker)
@@ -155,7 +157,7 @@ class ClientSession:
         assert isinstance(hello, Hello)
         if hello.db_uuid == self.db.uuid:
             raise ProtocolError("The peer is this same database; there is nothing to sync.")
-        self.remote_uuid = hello.db_uuid
+        self.remote_uuid = self.checkpoints.remote_uuid = hello.db_uuid
         self.peer_features = set(hello.features)
         self.peer_read_only = hello.read_only
         self.handshake_done = True
@@ -216,25 +218,10 @@ class ClientSession:
         if self.hub.wanted:
             self.hub.publish(DocumentReplicated(key[0], key[1], direction, deleted, error))
 
-    async def _checkpoint(self, direction: Direction) -> int:
-        body = await anyio.to_thread.run_sync(
-            self.db.get_local, checkpoint_id(self.remote_uuid, direction))
-        seq = body.get("seq") if isinstance(body, dict) else None
-        return seq if type(seq) is int and seq >= 0 else 0
-
-    async def _save_checkpoint(self, direction: Direction, seq: int) -> None:
-        # Two pull tasks may both advance the checkpoint: never let it move backwards.
-        async with self.checkpoint_lock:
-            if self.blocked[direction] or seq <= self.checkpointed.get(direction, -1):
-                return
-            await anyio.to_thread.run_sync(
-                self.db.put_local, checkpoint_id(self.remote_uuid, direction), {"seq": seq})
-            self.checkpointed[direction] = seq
-
     # -- pull ----------------------------------------------------------------
 
     async def _pull_worker(self) -> None:
-        since = await self._checkpoint(Direction.PULL)
+        since = await self.checkpoints.load(Direction.PULL)
         ids = None if self.config.doc_ids is None else tuple(sorted(self.config.doc_ids))
         await self.link.send(lambda i: Subscribe(i, since, self.config.continuous, ids))
         async for msg in self.pulls:
@@ -255,7 +242,8 @@ class ClientSession:
                  if wanted is None or c.doc_id in wanted}
         self.diffing = True
         try:
-            diff = await anyio.to_thread.run_sync(self.db.revs_diff, asked) if asked else {}
+            diff = await run_db(self.db, len(asked) <= SMALL, self.db.revs_diff,
+                                asked) if asked else {}
             recent = self.stored_meanwhile
         finally:
             self.diffing = False
@@ -266,7 +254,8 @@ class ClientSession:
                          and (doc_id, r) not in recent)
             if revs:
                 self.pull_inflight.update((doc_id, r) for r in revs)
-                wants.append(Want(doc_id, revs, tuple(have)))
+                # Unchecked: revs came in the peer's checked changes, `have` from our store.
+                wants.append(trusted.want(doc_id, revs, tuple(have)))
                 self.total += len(revs)
         # Recorded before the answer goes out: its revs may be stored as soon as they come.
         self.pull_pending.append([msg.id, msg.last_seq, not wants])
@@ -277,9 +266,12 @@ class ClientSession:
         self._set_status()
 
     async def _on_revs(self, msg: Revs) -> None:
-        got = await self.receiver.handle(msg)
         if self.config.mode.pushes:
-            self.echo.update((rev.doc_id, rev.rev) for rev in got.stored)
+            # Noted before storing: the push feed may wake as soon as they are written.
+            if len(self.echo) > 100_000:
+                self.echo.clear()  # a bound; an echo only saves the peer a "have"
+            self.echo.update(r.key for r in msg.revs)
+        got = await self.receiver.handle(msg)
         if self.diffing:
             self.stored_meanwhile.update((rev.doc_id, rev.rev) for rev in got.stored)
         for rev in got.stored:
@@ -310,7 +302,7 @@ class ClientSession:
             self.pull_caught_up = None
             self.pull_idle = True
         if seq is not None:
-            await self._save_checkpoint(Direction.PULL, seq)
+            self.checkpoints.save(Direction.PULL, seq)
         self._set_status()
 
     def _accept_pull(self, rev: Revision) -> bool:
@@ -320,24 +312,29 @@ class ClientSession:
     # -- push ----------------------------------------------------------------
 
     async def _push_feed(self) -> None:
-        since = await self._push_drain(await self._checkpoint(Direction.PUSH))
+        since = await self._push_drain(await self.checkpoints.load(Direction.PUSH))
         if not self.config.continuous:
             return
         async with aclosing(cast(AsyncGenerator[int, None], self.db.subscribe(since))) as updates:
-            async for _ in updates:
-                since = await self._push_drain(since)
+            async for seq in updates:
+                since = await self._push_drain(since, small=seq - since <= SMALL)
 
-    async def _push_drain(self, since: int) -> int:
+    async def _push_drain(self, since: int, small: bool = False) -> int:
+        """Propose local changes after `since`; `small`: a few (a live edit), read inline."""
         self.push_draining = True
+        size = FIRST_BATCH  # then x4 each: the first revisions go out sooner
         while True:
-            found = await anyio.to_thread.run_sync(self._local_changes, since)
+            found = await run_db(self.db, small, self._local_changes, since, size)
+            small, size = False, size * 4
             if found is None:
                 break
             proposals, since = found
             if self.echo:
-                # Revisions we just pulled from this peer: it has them, don't offer them back.
-                proposals = tuple(p for p in proposals if (p.doc_id, p.rev) not in self.echo)
-                self.echo.clear()
+                # Revisions we pulled from this peer: it has them, don't offer them back.
+                echoed = self.echo.intersection((p.doc_id, p.rev) for p in proposals)
+                if echoed:
+                    proposals = tuple(p for p in proposals if (p.doc_id, p.rev) not in echoed)
+                    self.echo -= echoed
             self.push_idle = False
             entry = [since, False]
             self.push_pending.append(entry)
@@ -356,9 +353,9 @@ class ClientSession:
         await self._advance_push()
         return since
 
-    def _local_changes(self, since: int) -> tuple[tuple[Proposal, ...], int] | None:
+    def _local_changes(self, since: int, size: int) -> tuple[tuple[Proposal, ...], int] | None:
         """(leaves to propose, last seq) after `since`; None when drained. Blocking."""
-        changes = self.db.changes(since, FEED_BATCH)
+        changes = self.db.changes(since, min(FEED_BATCH, size))
         if not changes:
             return None
         wanted, check = self.config.doc_ids, self.config.push_filter
@@ -370,7 +367,7 @@ class ClientSession:
                 doc = self.db.get(c.doc_id)
                 if doc is None or not check(doc.id, doc.deleted, doc.body):
                     continue
-            out.extend(Proposal(c.doc_id, leaf) for leaf in (c.leaves or [c.rev]))
+            out.extend(trusted.proposal(c.doc_id, leaf) for leaf in (c.leaves or [c.rev]))
         return tuple(out), changes[-1].seq
 
     async def _on_proposed(self, msg: Proposed) -> None:
@@ -378,7 +375,7 @@ class ClientSession:
         wants = []
         for p, answer in zip(proposals, msg.answers, strict=True):
             if answer.verdict == "send":
-                wants.append(Want(p.doc_id, (p.rev,), answer.ancestors))
+                wants.append(trusted.want(p.doc_id, (p.rev,), answer.ancestors))
             elif answer.verdict == "refused":
                 self.blocked[Direction.PUSH] = True
                 self._event((p.doc_id, p.rev), Direction.PUSH, error=answer.reason)
@@ -408,7 +405,7 @@ class ClientSession:
         while self.push_pending and self.push_pending[0][1]:
             seq = self.push_pending.popleft()[0]
         if seq is not None:
-            await self._save_checkpoint(Direction.PUSH, seq)
+            self.checkpoints.save(Direction.PUSH, seq)
         if not (self.push_draining or self.push_pending or self.proposals or self.push_batches):
             self.push_idle = True
         self._set_status()

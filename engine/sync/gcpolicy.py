@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import gc
 
-YOUNG_THRESHOLD = 20_000  # container allocations between young collections
+YOUNG_THRESHOLD = 100_000  # container allocations between young collections
 OLDER_THRESHOLD = 10  # young collections per middle one, and middle per full one
 
 

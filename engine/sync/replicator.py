@@ -18,7 +18,8 @@ from engine.errors import EngineError, NetworkError, UsageError
 from engine.store.database import Database
 from engine.sync import gcpolicy
 from engine.sync.channel import MessageChannel
-from engine.sync.client_session import ClientSession, checkpoint_id
+from engine.sync.checkpoints import checkpoint_id
+from engine.sync.client_session import ClientSession
 from engine.sync.config import ReplicatorConfig
 from engine.sync.link import SessionStats, one_error
 from engine.sync.stall import StallClock

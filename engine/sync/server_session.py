@@ -39,16 +39,22 @@ from engine.protocol import (
     Revs,
     Role,
     Subscribe,
+    trusted,
 )
 from engine.store.database import Database
 from engine.sync.blobxfer import serve_blob
 from engine.sync.busy import BusyContext, BusyMarks
 from engine.sync.channel import MessageChannel
 from engine.sync.link import Link, SessionStats, one_error
+from engine.sync.storeio import SMALL, run_db
 from engine.sync.transfer import RevisionReceiver, RevisionSender
 
 FEED_BATCH = 1000  # change entries per changes frame
+# The first frame of a drain is smaller (then x4 each), so the first revisions
+# arrive and are stored while the following batches are being compared.
+FIRST_BATCH = 100
 FEED_WINDOW = 4  # changes frames the client may leave unanswered
+_HAVE = Answer("have")
 
 
 async def serve_peer(channel: MessageChannel, db: Database, *, read_only: bool = False,
@@ -71,6 +77,7 @@ async def serve_peer(channel: MessageChannel, db: Database, *, read_only: bool =
     finally:
         marks.release_all()
         await link.close()
+        _trim_heap()
 
 
 class _Server:
@@ -155,19 +162,25 @@ class _Server:
         if not sub.continuous:
             return
         async with aclosing(cast(AsyncGenerator[int, None], self.db.subscribe(since))) as updates:
-            async for _ in updates:
+            async for seq in updates:
                 with self.marks.during():
-                    since = await self._drain(sub, since, window)
+                    since = await self._drain(sub, since, window, small=seq - since <= SMALL)
 
-    async def _drain(self, sub: Subscribe, since: int, window: anyio.Semaphore) -> int:
-        """Send every change after `since`, then caught_up; returns the new since."""
+    async def _drain(self, sub: Subscribe, since: int, window: anyio.Semaphore,
+                     small: bool = False) -> int:
+        """Send every change after `since`, then caught_up; returns the new since.
+        `small`: few changes are expected (a live edit), so the store is read inline."""
         wanted = None if sub.doc_ids is None else set(sub.doc_ids)
+        size = FIRST_BATCH
         while True:
-            changes = await anyio.to_thread.run_sync(self.db.changes, since, FEED_BATCH)
+            changes = await run_db(self.db, small, self.db.changes, since,
+                                   min(size, FEED_BATCH))
+            small, size = False, size * 4
             if not changes:
                 break
+            # Built unchecked: the store checked these ids when it wrote them.
             entries = tuple(
-                Change(c.seq, c.doc_id, c.rev, c.deleted, tuple(r for r in c.leaves if r != c.rev))
+                trusted.change(c.seq, c.doc_id, c.rev, c.deleted, _other_leaves(c.rev, c.leaves))
                 for c in changes if wanted is None or c.doc_id in wanted)
             last = changes[-1].seq
             await window.acquire()
@@ -217,7 +230,7 @@ class _Server:
             asked.setdefault(p.doc_id, []).append(p.rev)
         self.diffing = True
         try:
-            diff = await anyio.to_thread.run_sync(self.db.revs_diff, asked)
+            diff = await run_db(self.db, len(asked) <= SMALL, self.db.revs_diff, asked)
             recent = self.stored_meanwhile
         finally:
             self.diffing = False
@@ -228,7 +241,23 @@ class _Server:
             key = (p.doc_id, p.rev)
             if p.rev in missing and key not in self.awaiting and key not in recent:
                 self.awaiting.add(key)
-                answers.append(Answer("send", tuple(ancestors)))
+                answers.append(trusted.send(tuple(ancestors)))
             else:
-                answers.append(Answer("have"))
+                answers.append(_HAVE)
         await self.link.send(Proposed(msg.id, tuple(answers)))
+
+
+def _other_leaves(winner: str, leaves: list[str]) -> tuple[str, ...]:
+    return () if len(leaves) == 1 else tuple(r for r in leaves if r != winner)
+
+
+def _trim_heap() -> None:
+    """Hand the heap's free pages back to the OS (glibc) when a session ends: a session
+    moves megabytes of frames, and a long-lived listener's size should follow what it
+    holds, not its busiest moment (the next login's 16 MiB scrypt comes on top)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None).malloc_trim(0)
+    except (OSError, AttributeError):
+        pass  # not glibc

@@ -20,7 +20,7 @@ from engine.store.database import Database
 from engine.store.revs import Revision
 from engine.sync.blobxfer import fetch_blob
 from engine.sync.link import Link
-from engine.sync.storeio import load_revisions, resolve_revisions
+from engine.sync.storeio import SMALL, load_revisions, resolve_revisions, run_db
 
 MAX_INFLIGHT = 16 * 1024 * 1024  # unacked revs bytes per connection
 MAX_PER_FRAME = 2000  # revisions in one revs frame (and one put_revisions call)
@@ -74,7 +74,8 @@ class RevisionSender:
         # Load a slice at a time so a huge batch never sits in memory whole.
         for start in range(0, len(wants), MAX_PER_FRAME):
             chunk = wants[start:start + MAX_PER_FRAME]
-            revs, gone = await anyio.to_thread.run_sync(load_revisions, self.db, chunk, deltas)
+            revs, gone = await run_db(self.db, len(chunk) <= SMALL, load_revisions, self.db,
+                                      chunk, deltas)
             await self._send_frames(batch, revs, gone)
         await self._maybe_done(batch)
 
@@ -124,8 +125,11 @@ class RevisionSender:
 
 
 def _estimate(data: RevisionData) -> int:
-    payload = data.body if data.body is not None else data.delta
-    return len(encode(payload or {})) + 80 + len(data.doc_id) + 36 * len(data.history)
+    if data.packed is not None:
+        size = len(data.packed)
+    else:
+        size = len(encode(data.body if data.body is not None else data.delta or {}))
+    return size + 80 + len(data.doc_id) + 36 * len(data.history)
 
 
 @dataclass

@@ -8,6 +8,7 @@ a silent peer dropped, our frame limit enforced without buffering past it.
 from __future__ import annotations
 
 import logging
+import struct
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
@@ -134,7 +135,10 @@ class ServerChannel:
             )
         if self._closing or self._error is not None:
             raise self._error or NetworkError("The connection is closed.")
-        await self._send_event(BytesMessage(data=frame))
+        # One unmasked binary frame, written as header + payload: wsproto would make
+        # four copies of the payload (megabytes per revs frame). No extension is ever
+        # negotiated (see wsupgrade), so the frame is exactly what wsproto would build.
+        await self._send_event(None, (_binary_header(len(frame)), frame))
 
     async def receive(self) -> bytes:
         try:
@@ -169,16 +173,24 @@ class ServerChannel:
         if self._error is None:
             self._error = error
 
-    async def _send_event(self, event: Event) -> None:
+    async def _send_event(self, event: Event | None, raw: tuple[bytes, ...] = ()) -> None:
+        """Write `event` (through wsproto) or, with None, the `raw` pieces of a frame."""
         with anyio.CancelScope() as scope:
             self._op_scopes.add(scope)
             try:
                 async with self._write_lock:
-                    try:
-                        data = self._ws.send(event)
-                    except WsLocalProtocolError as err:
-                        raise self._error or NetworkError("The connection is closing.") from err
-                    await self._stream.send(data)
+                    if event is None:
+                        if self._ws.state is not ConnectionState.OPEN:
+                            raise self._error or NetworkError("The connection is closing.")
+                        pieces = raw if len(raw[-1]) > 65536 else (b"".join(raw),)
+                    else:
+                        try:
+                            pieces = (self._ws.send(event),)
+                        except WsLocalProtocolError as err:
+                            raise self._error or NetworkError(
+                                "The connection is closing.") from err
+                    for data in pieces:
+                        await self._stream.send(data)
             except STREAM_ERRORS as err:
                 self._fail(NetworkError("The connection to the peer was lost."))
                 self._die()
@@ -306,6 +318,15 @@ class ServerChannel:
                         await self._send_event(Ping(payload=b"listsync"))
                     except EngineError:
                         return
+
+
+def _binary_header(length: int) -> bytes:
+    """RFC 6455 header of a final, unmasked binary frame of `length` bytes."""
+    if length < 126:
+        return bytes((0x82, length))
+    if length < 65536:
+        return struct.pack("!BBH", 0x82, 126, length)
+    return struct.pack("!BBQ", 0x82, 127, length)
 
 
 if TYPE_CHECKING:

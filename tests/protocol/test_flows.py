@@ -179,3 +179,28 @@ def test_fatal_error_closes_both_sides() -> None:
     assert pair.client.state is State.CLOSED and pair.server.state is State.CLOSED
     with pytest.raises(LocalProtocolError, match="closed"):
         pair.server.send(Ping(pair.server.new_id()))
+
+
+@pytest.mark.parametrize("count", [1, 15, 16, 70_000])
+def test_packed_bodies_go_out_as_the_same_frame_a_body_would(count: int) -> None:
+    import msgpack
+
+    from engine.protocol import encode, to_wire
+    from engine.protocol.wire import encode_message
+
+    bodies = [{"n": i, "name": f"item {i}", "tags": ["a", {"b": None}]} for i in range(count)]
+    full = Revs(9, 3, tuple(RevisionData(f"d{i}", R1, False, (R1,), body=b)
+                            for i, b in enumerate(bodies)), gone=(("gone", R2),))
+    packed = Revs(9, 3, tuple(RevisionData(f"d{i}", R1, False, (R1,), packed=msgpack.packb(b))
+                              for i, b in enumerate(bodies)), gone=(("gone", R2),))
+    frames = encode_message(packed), encode(to_wire(full))  # 70 000 revs: over the limit
+    assert msgpack.unpackb(frames[0]) == msgpack.unpackb(frames[1]) == to_wire(full)
+
+
+def test_a_packed_body_must_be_a_msgpack_map() -> None:
+    import msgpack
+
+    with pytest.raises(LocalProtocolError, match="msgpack-encoded map"):
+        RevisionData("a", R1, False, (R1,), packed=msgpack.packb([1, 2]))
+    with pytest.raises(LocalProtocolError, match="exactly one of body"):
+        RevisionData("a", R1, False, (R1,), body={}, packed=msgpack.packb({}))

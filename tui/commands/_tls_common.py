@@ -6,20 +6,12 @@ from __future__ import annotations
 import argparse
 import ssl
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from engine import (
-    TLS_MODES,
-    VALIDATION_MODES,
-    ClientAuth,
-    ClientTLS,
-    Identity,
-    UsageError,
-    client_validation,
-    default_data_dir,
-    generated_identity,
-    listener_ssl_context,
-    load_identity,
-)
+from engine import TLS_MODES, VALIDATION_MODES, UsageError, default_data_dir
+
+if TYPE_CHECKING:
+    from engine import ClientAuth, ClientTLS, Identity
 
 
 def data_dir_of(args: argparse.Namespace) -> Path:
@@ -72,12 +64,19 @@ def listener_tls_from_args(
     """(ssl_context for Listener, identity for the fingerprint line, client_auth or None)."""
     client_auth = None
     if args.client_ca or args.client_cert:
+        from engine import ClientAuth
+
         client_auth = ClientAuth.from_files(ca_file=_opt_path(args.client_ca),
                                             allowed_cert_files=[Path(p) for p in args.client_cert])
     if args.tls != "bundled" and (args.identity or args.identity_key):
         raise UsageError("--identity is only used with --tls bundled.")
     if args.tls == "disabled" and client_auth is not None:
         raise UsageError("Client certificates need TLS; drop --tls disabled.")
+    if args.tls == "disabled":
+        return None, None, None
+    # Loaded here, not at import: a plaintext `serve` never loads cryptography.
+    from engine import listener_ssl_context
+
     ctx, identity = listener_ssl_context(
         args.tls, data_dir=data_dir_of(args), path=_opt_path(args.identity),
         password=_first_line(args.identity_password_file), key_path=_opt_path(args.identity_key),
@@ -106,6 +105,8 @@ def add_replicator_tls_args(parser: argparse.ArgumentParser, *, with_mode: bool 
 
 def replicator_tls_from_args(args: argparse.Namespace, host: str, port: int) -> ClientTLS:
     """ClientTLS for a wss:// URL; pass .ssl_context and .verify_server_cert to connect()."""
+    from engine import client_validation, generated_identity, load_identity
+
     identity = None
     if args.client_identity == "generated":
         identity = generated_identity(data_dir_of(args))

@@ -15,7 +15,7 @@ from typing import Any
 
 import anyio
 
-from engine import Advertiser, EngineError, ListenOptions, UsageError, make_listener
+from engine import EngineError, ListenOptions, UsageError, make_listener
 from tui.commands._settings import fill_listener_args
 from tui.commands._tls_common import add_listener_tls_args, data_dir_of, listener_tls_from_args
 from tui.commands.items import open_db
@@ -87,6 +87,8 @@ def run_serve(args: argparse.Namespace) -> int:
 async def _advertise(args: argparse.Namespace, peer_id: str, port: int,
                      fingerprint: str | None) -> None:
     """Advertise until cancelled; a LAN without multicast only costs a warning."""
+    from engine import Advertiser  # zeroconf loads only when advertising
+
     name = args.name or f"{args.user}@{socket.gethostname().split('.')[0]}"
     try:
         async with Advertiser(port=port, peer_id=peer_id, db=args.db, tls=args.tls,
