@@ -119,20 +119,24 @@ class Database:
                 f"An earlier write to {self.path} failed; reopen the database to write again.")
 
     def _catch_up(self) -> None:
-        ino, size = self._journal.size_on_disk()
-        if ino != self._journal.ino or size < self._journal.end:
+        journal = self._journal
+        ino, size = journal.size_on_disk()
+        if ino != journal.ino or size < journal.end:
             self._reload()
-        elif size > self._journal.end:
-            self._scan_tail(size)
+        elif journal.more_after_end() or (self._torn_tail_seen and self._lock.exclusive):
+            # (The file size says nothing here: zeros are preallocated after the records.)
+            journal.allocated = size
+            # From 0 (opening) or to cut a torn tail, the zeros are checked to the end.
+            self._scan_tail(size, verify_tail=journal.end == 0 or self._lock.exclusive)
 
-    def _scan_tail(self, size: int) -> None:
+    def _scan_tail(self, size: int, verify_tail: bool = False) -> None:
         end = scan(self._journal.path, self._journal.fd, self._journal.end, size,
-                   self._apply_scanned)
+                   self._apply_scanned, verify_tail=verify_tail)
         self._journal.end = end.good
-        if end.torn:
-            self._torn_tail_seen = True
-            if self._lock.exclusive and not self._failed:
-                self._journal.cut_tail(end.good)
+        self._torn_tail_seen = end.torn
+        if end.torn and self._lock.exclusive and not self._failed:
+            self._journal.cut_tail(end.good)
+            self._torn_tail_seen = False
 
     def _apply_scanned(self, batch: list[Record], end: int) -> None:
         # Progress is recorded per batch so that a scan stopped by damage further
@@ -152,7 +156,7 @@ class Database:
         old.close()
         self._index = Index(self.max_history, self.max_ancestor_bodies)
         self._cache.clear()
-        self._scan_tail(os.fstat(self._journal.fd).st_size)
+        self._scan_tail(os.fstat(self._journal.fd).st_size, verify_tail=True)
         if self._index.uuid is None:
             raise StoreError(f"The journal {path} has no header record.")
 
@@ -395,8 +399,16 @@ class Database:
         self._feed.notify()
 
     def _journal_unchanged(self) -> bool:
-        """True if no other process appended or compacted since we last looked (one stat)."""
-        return self._journal.size_on_disk() == (self._journal.ino, self._journal.end)
+        """True if no other process appended or compacted since we last looked (a stat
+        and a read); False when unsure, e.g. while another thread holds the handle."""
+        if not self._mutex.acquire(blocking=False):
+            return False
+        try:
+            journal = self._journal
+            return (not self._closed and journal.size_on_disk()[0] == journal.ino
+                    and not journal.more_after_end())
+        finally:
+            self._mutex.release()
 
     async def subscribe(self, since: int = 0) -> AsyncIterator[int]:
         """Yield update_seq each time it grows past what was last yielded; wakes at

@@ -48,6 +48,10 @@ class NthCallFails(FileOps):
         self._tick("fsync")
         super().fsync(fd)
 
+    def sync_data(self, fd: int) -> None:  # the journal's fdatasync
+        self._tick("fsync")
+        super().sync_data(fd)
+
 
 State = dict[str, Any]
 Step = Callable[[Database, State], None]
