@@ -10,8 +10,7 @@ from __future__ import annotations
 import os
 import threading
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -27,13 +26,46 @@ from engine.store import revs
 from engine.store.blobs import BlobStore, blob_refs, check_digest
 from engine.store.feed import ChangeFeed
 from engine.store.index import Index
-from engine.store.journal import FileOps, Journal, Record, encode, pack_body, scan, unpack_body
+from engine.store.journal import FileOps, Journal, Record, pack_body, scan, unpack_body
 from engine.store.lock import FileLock
 from engine.store.resolution import RESOLUTIONS_ID, Resolution, read_records
 from engine.store.revs import Change, Document, Loc, Revision, RevTree
 
 Resolver = Callable[["Database", str], None]
 _CACHE_SIZE = 256  # bodies (raw bytes) kept in memory
+
+
+class _Hold:
+    """`with db._reading()` / `db._writing()`: the mutex, the flock (shared or
+    exclusive), then a catch-up. A plain object: every operation takes one, and a
+    generator-based context manager costs more than the flock itself."""
+
+    __slots__ = ("db", "exclusive")
+
+    def __init__(self, db: Database, exclusive: bool) -> None:
+        self.db = db
+        self.exclusive = exclusive
+
+    def __enter__(self) -> None:
+        db = self.db
+        db._mutex.acquire()
+        try:
+            db._check_open()
+            if self.exclusive:
+                db._check_writable()
+            db._lock.acquire(self.exclusive)
+            try:
+                db._catch_up()
+            except BaseException:
+                db._lock.release()
+                raise
+        except BaseException:
+            db._mutex.release()
+            raise
+
+    def __exit__(self, *exc: object) -> None:
+        self.db._lock.release()
+        self.db._mutex.release()
 
 
 class Database:
@@ -57,6 +89,8 @@ class Database:
         self._failed = False
         self._closed = False
         self._torn_tail_seen = False
+        self._read_hold = _Hold(self, False)
+        self._write_hold = _Hold(self, True)
 
     # -- opening -------------------------------------------------------------
 
@@ -91,22 +125,11 @@ class Database:
 
     # -- locking and catching up ----------------------------------------------
 
-    @contextmanager
-    def _reading(self) -> Iterator[None]:
-        with self._mutex:
-            self._check_open()
-            with self._lock.hold(False):
-                self._catch_up()
-                yield
+    def _reading(self) -> _Hold:
+        return self._read_hold
 
-    @contextmanager
-    def _writing(self) -> Iterator[None]:
-        with self._mutex:
-            self._check_open()
-            self._check_writable()
-            with self._lock.hold(True):
-                self._catch_up()
-                yield
+    def _writing(self) -> _Hold:
+        return self._write_hold
 
     def _check_open(self) -> None:
         if self._closed:
@@ -256,19 +279,24 @@ class Database:
 
     def _commit(self, items: list[tuple[str, list[Any], bytes | None]]) -> None:
         """Append records as one durable batch, then index them."""
-        records = [encode(kind, i < len(items) - 1, *fields, body=body)
+        journal = self._journal
+        last = len(items) - 1
+        records = [journal.encode(kind, i < last, fields, body)
                    for i, (kind, fields, body) in enumerate(items)]
         try:
-            offsets = self._journal.append(records)
+            offsets = journal.append(records)
         except StorageFailedError:
             self._failed = True
             raise
-        batch: list[Record] = []
+        index = self._index
         for (kind, fields, body), off, rec in zip(items, offsets, records, strict=True):
-            body_len = -1 if body is None else len(body)
             end = off + len(rec)
-            batch.append(([kind, False, *fields, body], end - max(body_len, 0), body_len))
-        self._index.apply(batch)
+            if kind == "R":  # [seq, doc id, rev, ancestors, deleted]
+                index.add_rev(fields[0], fields[1], fields[2], fields[3], fields[4],
+                              None if body is None else (end - len(body), len(body)))
+            else:
+                body_len = -1 if body is None else len(body)
+                index.apply([([kind, False, *fields, body], end - max(body_len, 0), body_len)])
 
     def _require_blobs(self, body: dict[str, Any]) -> None:
         self._require_refs(blob_refs(body))
@@ -305,21 +333,24 @@ class Database:
 
     def save_many(self, edits: list[tuple[str, dict[str, Any], str | None]]) -> list[str]:
         """Save several documents as one durable batch (all or nothing)."""
+        all_refs = []
         for doc_id, body, _ in edits:
             revs.check_doc_id(doc_id)
-            revs.check_body(body)
+            all_refs.append(revs.check_body_refs(body))
         if len({e[0] for e in edits}) != len(edits):
             raise UsageError("save_many takes each document id at most once.")
         with self._writing():
             items: list[tuple[str, list[Any], bytes | None]] = []
             new_revs = []
             seq = self._seq()
-            for doc_id, body, rev in edits:
+            pack = self._journal.pack_body
+            for (doc_id, body, rev), refs in zip(edits, all_refs, strict=True):
                 parent = self._edit_parent(doc_id, rev)
-                self._require_blobs(body)
+                if refs:
+                    self._require_refs(refs)
                 new_rev = revs.make_rev_id(parent, False, body)
                 items.append(("R", [seq, doc_id, new_rev, [parent] if parent else [], False],
-                              pack_body(body)))
+                              pack(body)))
                 new_revs.append(new_rev)
                 seq += 1
             if items:

@@ -230,6 +230,20 @@ class Journal:
         self.allocated = st.st_size
         self.end = 0  # bytes scanned and indexed
         self.failed = False
+        # One packer reused (cheaper than packb's new one per call); callers hold the
+        # database's mutex, so it is never used by two threads at once.
+        self._packer = msgpack.Packer(use_bin_type=True)
+
+    def pack_body(self, body: dict[str, Any]) -> bytes:
+        """`pack_body(body)`, for callers holding the database's mutex."""
+        return self._packer.pack(body)
+
+    def encode(self, kind: str, more: bool, fields: list[Any], body: bytes | None) -> bytes:
+        """`encode(kind, more, *fields, body=body)`, for callers holding the mutex."""
+        payload = self._packer.pack([kind, more, *fields, body])
+        if len(payload) > MAX_RECORD:
+            encode(kind, more, *fields, body=body)  # raises the error a caller would see
+        return HEADER.pack(len(payload), zlib.crc32(payload)) + payload
 
     def close(self) -> None:
         if self.fd >= 0:

@@ -30,23 +30,26 @@ class FileLock:
             os.close(self.fd)
             self.fd = -1
 
-    @contextmanager
-    def hold(self, exclusive: bool) -> Iterator[None]:
+    def acquire(self, exclusive: bool) -> None:
         if self.depth:
             if exclusive and not self.exclusive:
                 raise UsageError("Cannot upgrade a shared store lock to an exclusive one.")
             self.depth += 1
-            try:
-                yield
-            finally:
-                self.depth -= 1
             return
         fcntl.flock(self.fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
         self.depth = 1
         self.exclusive = exclusive
+
+    def release(self) -> None:
+        self.depth -= 1
+        if not self.depth:
+            self.exclusive = False
+            fcntl.flock(self.fd, fcntl.LOCK_UN)
+
+    @contextmanager
+    def hold(self, exclusive: bool) -> Iterator[None]:
+        self.acquire(exclusive)
         try:
             yield
         finally:
-            self.depth = 0
-            self.exclusive = False
-            fcntl.flock(self.fd, fcntl.LOCK_UN)
+            self.release()
