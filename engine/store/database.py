@@ -280,9 +280,12 @@ class Database:
     def _commit(self, items: list[tuple[str, list[Any], bytes | None]]) -> None:
         """Append records as one durable batch, then index them."""
         journal = self._journal
-        last = len(items) - 1
-        records = [journal.encode(kind, i < last, fields, body)
-                   for i, (kind, fields, body) in enumerate(items)]
+        if len(items) == 1:
+            records = [journal.encode(items[0][0], False, items[0][1], items[0][2])]
+        else:
+            last = len(items) - 1
+            records = [journal.encode(kind, i < last, fields, body)
+                       for i, (kind, fields, body) in enumerate(items)]
         try:
             offsets = journal.append(records)
         except StorageFailedError:
@@ -329,7 +332,19 @@ class Database:
 
     def save(self, doc_id: str, body: dict[str, Any], *, rev: str | None) -> str:
         """Save a new revision on top of `rev` (None for a new document)."""
-        return self.save_many([(doc_id, body, rev)])[0]
+        # save_many's steps for one document, without its per-batch bookkeeping.
+        revs.check_doc_id(doc_id)
+        refs = revs.check_body_refs(body)
+        with self._write_hold:
+            parent = self._edit_parent(doc_id, rev)
+            if refs:
+                self._require_refs(refs)
+            new_rev = revs.make_rev_id(parent, False, body)
+            self._commit([("R", [self._index.update_seq + 1, doc_id, new_rev,
+                                 [parent] if parent else [], False],
+                           self._journal.pack_body(body))])
+        self._notify()
+        return new_rev
 
     def save_many(self, edits: list[tuple[str, dict[str, Any], str | None]]) -> list[str]:
         """Save several documents as one durable batch (all or nothing)."""
@@ -343,12 +358,14 @@ class Database:
             items: list[tuple[str, list[Any], bytes | None]] = []
             new_revs = []
             seq = self._seq()
-            pack = self._journal.pack_body
+            pack, make_rev_id, docs = self._journal.pack_body, revs.make_rev_id, self._index.docs
             for (doc_id, body, rev), refs in zip(edits, all_refs, strict=True):
-                parent = self._edit_parent(doc_id, rev)
+                # (A new document needs no parent lookup: the common case of a batch.)
+                parent = None if rev is None and doc_id not in docs else self._edit_parent(
+                    doc_id, rev)
                 if refs:
                     self._require_refs(refs)
-                new_rev = revs.make_rev_id(parent, False, body)
+                new_rev = make_rev_id(parent, False, body)
                 items.append(("R", [seq, doc_id, new_rev, [parent] if parent else [], False],
                               pack(body)))
                 new_revs.append(new_rev)
