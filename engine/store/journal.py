@@ -35,7 +35,7 @@ _ZERO_PIECE = 1024 * 1024  # bytes of zeros written per call when preallocating
 # Preallocation: the file is grown to the records' end plus a quarter of it,
 # within these bounds (bytes); few growths in a big journal, little waste in a small one.
 MIN_GROWTH = 256 * 1024
-MAX_GROWTH = 16 * 1024 * 1024
+MAX_GROWTH = 4 * 1024 * 1024
 
 Record = tuple[list[Any], int, int]  # (decoded fields, body offset, body length)
 
