@@ -27,45 +27,13 @@ from engine.store.blobs import BlobStore, blob_refs, check_digest
 from engine.store.feed import ChangeFeed
 from engine.store.index import Index
 from engine.store.journal import FileOps, Journal, Record, pack_body, scan, unpack_body
-from engine.store.lock import FileLock
+from engine.store.lock import FileLock, Hold
 from engine.store.resolution import RESOLUTIONS_ID, Resolution, read_records
 from engine.store.revs import Change, Document, Loc, Revision, RevTree
+from engine.store.save import save_many, save_one
 
 Resolver = Callable[["Database", str], None]
 _CACHE_SIZE = 256  # bodies (raw bytes) kept in memory
-
-
-class _Hold:
-    """`with db._reading()` / `db._writing()`: the mutex, the flock (shared or
-    exclusive), then a catch-up. A plain object: every operation takes one, and a
-    generator-based context manager costs more than the flock itself."""
-
-    __slots__ = ("db", "exclusive")
-
-    def __init__(self, db: Database, exclusive: bool) -> None:
-        self.db = db
-        self.exclusive = exclusive
-
-    def __enter__(self) -> None:
-        db = self.db
-        db._mutex.acquire()
-        try:
-            db._check_open()
-            if self.exclusive:
-                db._check_writable()
-            db._lock.acquire(self.exclusive)
-            try:
-                db._catch_up()
-            except BaseException:
-                db._lock.release()
-                raise
-        except BaseException:
-            db._mutex.release()
-            raise
-
-    def __exit__(self, *exc: object) -> None:
-        self.db._lock.release()
-        self.db._mutex.release()
 
 
 class Database:
@@ -89,8 +57,8 @@ class Database:
         self._failed = False
         self._closed = False
         self._torn_tail_seen = False
-        self._read_hold = _Hold(self, False)
-        self._write_hold = _Hold(self, True)
+        self._read_hold = Hold(self, False)
+        self._write_hold = Hold(self, True)
 
     # -- opening -------------------------------------------------------------
 
@@ -125,10 +93,10 @@ class Database:
 
     # -- locking and catching up ----------------------------------------------
 
-    def _reading(self) -> _Hold:
+    def _reading(self) -> Hold:
         return self._read_hold
 
-    def _writing(self) -> _Hold:
+    def _writing(self) -> Hold:
         return self._write_hold
 
     def _check_open(self) -> None:
@@ -332,48 +300,11 @@ class Database:
 
     def save(self, doc_id: str, body: dict[str, Any], *, rev: str | None) -> str:
         """Save a new revision on top of `rev` (None for a new document)."""
-        # save_many's steps for one document, without its per-batch bookkeeping.
-        revs.check_doc_id(doc_id)
-        refs = revs.check_body_refs(body)
-        with self._write_hold:
-            parent = self._edit_parent(doc_id, rev)
-            if refs:
-                self._require_refs(refs)
-            new_rev = revs.make_rev_id(parent, False, body)
-            self._commit([("R", [self._index.update_seq + 1, doc_id, new_rev,
-                                 [parent] if parent else [], False],
-                           self._journal.pack_body(body))])
-        self._notify()
-        return new_rev
+        return save_one(self, doc_id, body, rev)
 
     def save_many(self, edits: list[tuple[str, dict[str, Any], str | None]]) -> list[str]:
         """Save several documents as one durable batch (all or nothing)."""
-        all_refs = []
-        for doc_id, body, _ in edits:
-            revs.check_doc_id(doc_id)
-            all_refs.append(revs.check_body_refs(body))
-        if len({e[0] for e in edits}) != len(edits):
-            raise UsageError("save_many takes each document id at most once.")
-        with self._writing():
-            items: list[tuple[str, list[Any], bytes | None]] = []
-            new_revs = []
-            seq = self._seq()
-            pack, make_rev_id, docs = self._journal.pack_body, revs.make_rev_id, self._index.docs
-            for (doc_id, body, rev), refs in zip(edits, all_refs, strict=True):
-                # (A new document needs no parent lookup: the common case of a batch.)
-                parent = None if rev is None and doc_id not in docs else self._edit_parent(
-                    doc_id, rev)
-                if refs:
-                    self._require_refs(refs)
-                new_rev = make_rev_id(parent, False, body)
-                items.append(("R", [seq, doc_id, new_rev, [parent] if parent else [], False],
-                              pack(body)))
-                new_revs.append(new_rev)
-                seq += 1
-            if items:
-                self._commit(items)
-        self._notify()
-        return new_revs
+        return save_many(self, edits)
 
     def delete(self, doc_id: str, *, rev: str) -> str:
         """Tombstone the document; ConflictError if `rev` is not its current revision."""

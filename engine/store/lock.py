@@ -12,8 +12,12 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from engine.errors import UsageError
+
+if TYPE_CHECKING:
+    from engine.store.database import Database
 
 
 class FileLock:
@@ -53,3 +57,36 @@ class FileLock:
             yield
         finally:
             self.release()
+
+
+class Hold:
+    """`with db._reading()` / `db._writing()`: the database's mutex, its flock (shared
+    or exclusive), then a catch-up. A plain object: every operation takes one, and
+    a generator-based context manager costs more than the flock itself."""
+
+    __slots__ = ("db", "exclusive")
+
+    def __init__(self, db: Database, exclusive: bool) -> None:
+        self.db = db
+        self.exclusive = exclusive
+
+    def __enter__(self) -> None:
+        db = self.db
+        db._mutex.acquire()
+        try:
+            db._check_open()
+            if self.exclusive:
+                db._check_writable()
+            db._lock.acquire(self.exclusive)
+            try:
+                db._catch_up()
+            except BaseException:
+                db._lock.release()
+                raise
+        except BaseException:
+            db._mutex.release()
+            raise
+
+    def __exit__(self, *exc: object) -> None:
+        self.db._lock.release()
+        self.db._mutex.release()
