@@ -31,7 +31,7 @@ HEADER = struct.Struct(">II")
 MAX_RECORD = 64 * 1024 * 1024  # bytes; bodies live here, pictures live in blobs
 # What the start of a payload looks like: fixarray, then a 1-char fixstr kind.
 _RECORD_START = re.compile(rb"[\x94-\x9f]\xa1[MRPL]")
-_ZERO_PIECE = 1024 * 1024  # bytes of zeros written per call when preallocating
+_ZERO_PIECE = 1024 * 1024  # bytes of the zero tail compared at a time
 # Preallocation: the file is grown to the records' end plus a quarter of it,
 # within these bounds (bytes); few growths in a big journal, little waste in a small one.
 MIN_GROWTH = 256 * 1024
@@ -58,14 +58,9 @@ class FileOps:
         os.fdatasync(fd)
 
     def allocate(self, fd: int, offset: int, length: int) -> None:
-        """Fill [offset, offset+length) with zeros. Written zeros rather than fallocate:
-        overwriting written blocks then needs no extent conversion at each sync."""
-        zeros = bytes(min(length, _ZERO_PIECE))
-        while length > 0:
-            piece = zeros if length >= len(zeros) else zeros[:length]
-            self.write(fd, piece, offset)
-            offset += len(piece)
-            length -= len(piece)
+        """Make [offset, offset+length) part of the file, reading as zeros (fallocate;
+        glibc writes zeros itself where the file system cannot)."""
+        os.posix_fallocate(fd, offset, length)
 
     def truncate(self, fd: int, size: int) -> None:
         os.ftruncate(fd, size)
@@ -287,8 +282,8 @@ class Journal:
                 # Another process may have grown the file: zeros go after its end only.
                 self.allocated = max(os.fstat(self.fd).st_size, self.end)
             if pos > self.allocated:
-                # Zeros ahead of the records, synced with them: the syncs of the next
-                # appends then leave the file size alone, which makes them cheaper.
+                # Zeros ahead of the records (allocated, synced with them): the syncs of
+                # the next appends leave the file size alone, which makes them cheaper.
                 size = pos + min(max(pos // 4, MIN_GROWTH), MAX_GROWTH)
                 self.ops.allocate(self.fd, self.allocated, size - self.allocated)
                 self.allocated = size

@@ -52,6 +52,10 @@ class NthCallFails(FileOps):
         self._tick("fsync")
         super().sync_data(fd)
 
+    def allocate(self, fd: int, offset: int, length: int) -> None:  # fails like a write
+        self._tick("write")
+        super().allocate(fd, offset, length)
+
 
 State = dict[str, Any]
 Step = Callable[[Database, State], None]
