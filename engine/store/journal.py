@@ -12,6 +12,7 @@ a `FileOps` object so tests can inject failures.
 
 from __future__ import annotations
 
+import errno
 import gc
 import mmap
 import os
@@ -282,11 +283,7 @@ class Journal:
                 # Another process may have grown the file: zeros go after its end only.
                 self.allocated = max(os.fstat(self.fd).st_size, self.end)
             if pos > self.allocated:
-                # Zeros ahead of the records (allocated, synced with them): the syncs of
-                # the next appends leave the file size alone, which makes them cheaper.
-                size = pos + min(max(pos // 4, MIN_GROWTH), MAX_GROWTH)
-                self.ops.allocate(self.fd, self.allocated, size - self.allocated)
-                self.allocated = size
+                self._preallocate(pos)
             self.ops.write(self.fd, records[0] if len(records) == 1 else b"".join(records),
                            self.end)
             self.ops.sync_data(self.fd)
@@ -302,6 +299,20 @@ class Journal:
                 "the write was not saved.") from err
         self.end = pos
         return offsets
+
+    def _preallocate(self, pos: int) -> None:
+        """Zeros ahead of the records (allocated, synced with them): the syncs of the
+        next appends leave the file size alone, which makes them cheaper."""
+        size = pos + min(max(pos // 4, MIN_GROWTH), MAX_GROWTH)
+        try:
+            self.ops.allocate(self.fd, self.allocated, size - self.allocated)
+        except OSError as err:
+            if err.errno != errno.ENOSPC:
+                raise
+            # A nearly full disk: the records alone may still fit, without the zeros.
+            self.allocated = max(os.fstat(self.fd).st_size, self.end)
+            return
+        self.allocated = size
 
     def cut_tail(self, good: int) -> None:
         """Remove a torn tail left by a crashed writer (caller holds the write lock)."""

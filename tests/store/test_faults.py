@@ -133,7 +133,7 @@ def test_failed_preallocation_is_not_acknowledged_and_reopening_recovers(
     ops = FaultyOps()
     db = Database.open(db_path, file_ops=ops)
     r1 = db.save("a", {"v": 1}, rev=None)
-    ops.failing["allocate"] = errno.ENOSPC
+    ops.failing["allocate"] = errno.EIO
     with pytest.raises(StorageFailedError):  # too big for the zeros already there
         db.save("big", {"pad": "x" * 400_000}, rev=None)
     assert db.get("big") is None
@@ -146,3 +146,16 @@ def test_failed_preallocation_is_not_acknowledged_and_reopening_recovers(
         assert db.check() == []
         db.save("big", {"pad": "x" * 400_000}, rev=None)
         assert db.check() == []
+
+
+def test_a_disk_too_full_to_preallocate_still_takes_writes_that_fit(db_path: Path) -> None:
+    ops = FaultyOps()
+    with Database.open(db_path, file_ops=ops) as db:
+        db.save("a", {"v": 1}, rev=None)
+        ops.failing["allocate"] = errno.ENOSPC
+        big = db.save("big", {"pad": "x" * 400_000}, rev=None)
+        db.save("more", {"v": 2}, rev=None)
+        assert db.check() == []
+    with Database.open(db_path) as db:
+        assert db.get("big").rev == big  # type: ignore[union-attr]
+        assert {d.id for d in db.all_docs()} == {"a", "big", "more"}
