@@ -117,8 +117,10 @@ class Database:
         elif journal.more_after_end() or (self._torn_tail_seen and self._lock.exclusive):
             # (The file size says nothing here: zeros are preallocated after the records.)
             journal.allocated = size
-            # From 0 (opening) or to cut a torn tail, the zeros are checked to the end.
-            self._scan_tail(size, verify_tail=journal.end == 0 or self._lock.exclusive)
+            # Opening, or about to cut a torn tail: are the zeros zeros to the end? (A
+            # writer that crashed mid-append leaves a non-zero header: no check needed.)
+            self._scan_tail(size, verify_tail=journal.end == 0 or (
+                self._torn_tail_seen and self._lock.exclusive))
 
     def _scan_tail(self, size: int, verify_tail: bool = False) -> None:
         end = scan(self._journal.path, self._journal.fd, self._journal.end, size,
