@@ -33,6 +33,7 @@ MAX_RECORD = 64 * 1024 * 1024  # bytes; bodies live here, pictures live in blobs
 # What the start of a payload looks like: fixarray, then a 1-char fixstr kind.
 _RECORD_START = re.compile(rb"[\x94-\x9f]\xa1[MRPL]")
 _ZERO_PIECE = 1024 * 1024  # bytes of the zero tail compared at a time
+ZERO_BLOCK = 512  # a disk sector: the smallest piece of a write that can go missing
 # Preallocation: the file is grown to the records' end plus a quarter of it,
 # within these bounds (bytes); few growths in a big journal, little waste in a small one.
 MIN_GROWTH = 256 * 1024
@@ -156,7 +157,8 @@ def _scan_view(path: Path, view: memoryview, start: int, size: int,
                     verify_tail and not _is_zero(view, pos, size)):
                 break  # the preallocated zeros: the records end here
             reason = _diagnose(view, pos, size)
-            if _valid_record_after(view, pos + 1, size):
+            if _next_record(view, pos + 1, size) is not None and not _torn_last_write(
+                    view, pos, size):
                 raise CorruptJournalError(str(path), pos, reason)
             return ScanEnd(batch_start, True)
         body = fields[-1]
@@ -196,8 +198,8 @@ def _diagnose(view: memoryview, pos: int, size: int) -> str:
     return "the record cannot be decoded"
 
 
-def _valid_record_after(view: memoryview, start: int, size: int) -> bool:
-    """Does a checksummed record begin anywhere in [start, size)?"""
+def _next_record(view: memoryview, start: int, size: int) -> int | None:
+    """Where the first checksummed record in [start, size) begins, if any."""
     data = bytes(view[start:size])  # a copy: only damaged journals get here
     for m in _RECORD_START.finditer(data):
         pos = m.start() - HEADER.size
@@ -206,7 +208,54 @@ def _valid_record_after(view: memoryview, start: int, size: int) -> bool:
         length, crc = HEADER.unpack_from(data, pos)
         end = pos + HEADER.size + length
         if 3 <= length and end <= len(data) and zlib.crc32(data[pos + HEADER.size:end]) == crc:
+            return start + pos
+    return None
+
+
+def _torn_last_write(view: memoryview, pos: int, size: int) -> bool:
+    """Is the damage at `pos` the last write torn by a power cut, not damage to kept data?
+
+    A write still unsynced when the power goes can reach the disk in pieces: a
+    block of it may read back as zeros (never written, or preallocated) while a
+    later block of it is whole. Such a write was never acknowledged, so it is
+    cut like any torn tail. It is recognised by a whole zero block in each gap
+    and by at most one batch end among the records after the damage, with only
+    zeros after that end; anything else (a later batch, a flipped bit) is damage.
+    """
+    while True:
+        nxt = _next_record(view, pos, size)
+        if nxt is None:
+            return True  # nothing valid after this gap: an ordinary torn tail
+        if not _has_zero_block(view, pos, nxt):
+            return False
+        pos = nxt
+        while size - pos >= HEADER.size:  # walk the whole records that follow
+            length, crc = HEADER.unpack_from(view, pos)
+            end = pos + HEADER.size + length
+            if not (3 <= length <= MAX_RECORD and end <= size
+                    and zlib.crc32(view[pos + HEADER.size:end]) == crc):
+                break  # another gap in the same write
+            try:
+                fields = msgpack.unpackb(view[pos + HEADER.size:end], raw=False)
+            except Exception:
+                return False
+            if type(fields) is not list or len(fields) < 3:
+                return False
+            pos = end
+            if not fields[1]:  # the batch ends: only zeros may follow
+                return _is_zero(view, pos, size)
+        if size - pos < HEADER.size:
             return True
+
+
+def _has_zero_block(view: memoryview, start: int, end: int) -> bool:
+    """Does [start, end) hold an aligned, all-zero block of ZERO_BLOCK bytes?"""
+    block = -(-start // ZERO_BLOCK) * ZERO_BLOCK
+    zeros = bytes(ZERO_BLOCK)
+    while block + ZERO_BLOCK <= end:
+        if view[block:block + ZERO_BLOCK] == zeros:
+            return True
+        block += ZERO_BLOCK
     return False
 
 

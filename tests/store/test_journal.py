@@ -259,3 +259,64 @@ def test_handles_that_take_turns_growing_the_file_lose_nothing(tmp_path: Path) -
         assert len(ids(db)) == 24 and db.check() == []
         assert all(db.get(f"big{i}").body == {"pad": big, "i": i}  # type: ignore[union-attr]
                    for i in range(12))
+
+
+def torn_batch(path: Path) -> tuple[set[str], int, int]:
+    """Acknowledged saves, then a 20-doc batch spanning several disk blocks; returns
+    the ids before the batch and where the batch begins and ends."""
+    with Database.open(path) as db:
+        for i in range(3):
+            db.save(f"d{i}", {"i": i}, rev=None)
+        start = records_end(path / "journal")
+        db.save_many([(f"b{i}", {"pad": "x" * 1000, "i": i}, None) for i in range(20)])
+        end = records_end(path / "journal")
+    return {"d0", "d1", "d2"}, start, end
+
+
+def test_a_power_cut_that_loses_a_block_of_the_last_write_cuts_that_write(
+        tmp_path: Path) -> None:
+    """A write unsynced at a power cut may reach the disk with a block missing (zeros)
+    and a later block whole: it was never acknowledged, so it is cut like a torn tail."""
+    original = tmp_path / "orig"
+    before, start, end = torn_batch(original)
+    whole = (original / "journal").read_bytes()
+    first_block = start // 4096 * 4096
+    for lost in range(first_block, end, 4096):  # each 4 KiB page the batch touches
+        data = bytearray(whole)
+        data[max(lost, start):lost + 4096] = bytes(lost + 4096 - max(lost, start))
+        trial = trial_copy(original, tmp_path / "trial", bytes(data))
+        with Database.open(trial) as db:
+            assert ids(db) == before, lost
+            assert records_end(trial / "journal") == start
+            db.save("after", {}, rev=None)
+            assert db.check() == []
+        with Database.open(trial) as db:
+            assert ids(db) == before | {"after"}
+
+
+def test_a_lost_block_followed_by_a_later_write_is_damage(tmp_path: Path) -> None:
+    """Once a later write was synced, the earlier one was on disk: zeros there are damage."""
+    original = tmp_path / "orig"
+    _, start, end = torn_batch(original)
+    with Database.open(original) as db:
+        db.save("later", {}, rev=None)
+    data = bytearray((original / "journal").read_bytes())
+    lost = (start // 4096 + 1) * 4096
+    assert lost + 4096 < end
+    data[lost:lost + 4096] = bytes(4096)
+    trial = trial_copy(original, tmp_path / "trial", bytes(data))
+    with pytest.raises(CorruptJournalError) as info:
+        Database.open(trial)
+    assert start < info.value.offset <= lost
+
+
+def test_a_flipped_bit_in_a_batch_before_its_end_is_still_damage(tmp_path: Path) -> None:
+    """No zero block, no power cut: a changed byte inside the last batch is refused."""
+    original = tmp_path / "orig"
+    _, start, _ = torn_batch(original)
+    victim = record_starts(original / "journal")[-5]
+    trial = trial_copy(original, tmp_path / "trial")
+    flip(trial / "journal", victim + 20, 3)
+    with pytest.raises(CorruptJournalError) as info:
+        Database.open(trial)
+    assert info.value.offset == victim
