@@ -27,7 +27,7 @@ def check(db: Database) -> list[str]:
         shadow = Index(db.max_history, db.max_ancestor_bodies)
         try:
             end = scan(journal.path, journal.fd, 0, os.fstat(journal.fd).st_size,
-                       lambda batch, _end: shadow.apply(batch))
+                       lambda batch, _end: shadow.apply(batch), verify_tail=True)
             if end.torn:
                 problems.append(f"{journal.path} has a torn tail at byte {end.good}.")
         except CorruptJournalError as err:

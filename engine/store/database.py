@@ -10,8 +10,7 @@ from __future__ import annotations
 import os
 import threading
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -27,10 +26,11 @@ from engine.store import revs
 from engine.store.blobs import BlobStore, blob_refs, check_digest
 from engine.store.feed import ChangeFeed
 from engine.store.index import Index
-from engine.store.journal import FileOps, Journal, Record, encode, pack_body, scan, unpack_body
-from engine.store.lock import FileLock
+from engine.store.journal import FileOps, Journal, Record, pack_body, scan, unpack_body
+from engine.store.lock import FileLock, Hold
 from engine.store.resolution import RESOLUTIONS_ID, Resolution, read_records
 from engine.store.revs import Change, Document, Loc, Revision, RevTree
+from engine.store.save import save_many, save_one
 
 Resolver = Callable[["Database", str], None]
 _CACHE_SIZE = 256  # bodies (raw bytes) kept in memory
@@ -57,6 +57,8 @@ class Database:
         self._failed = False
         self._closed = False
         self._torn_tail_seen = False
+        self._read_hold = Hold(self, False)
+        self._write_hold = Hold(self, True)
 
     # -- opening -------------------------------------------------------------
 
@@ -91,22 +93,11 @@ class Database:
 
     # -- locking and catching up ----------------------------------------------
 
-    @contextmanager
-    def _reading(self) -> Iterator[None]:
-        with self._mutex:
-            self._check_open()
-            with self._lock.hold(False):
-                self._catch_up()
-                yield
+    def _reading(self) -> Hold:
+        return self._read_hold
 
-    @contextmanager
-    def _writing(self) -> Iterator[None]:
-        with self._mutex:
-            self._check_open()
-            self._check_writable()
-            with self._lock.hold(True):
-                self._catch_up()
-                yield
+    def _writing(self) -> Hold:
+        return self._write_hold
 
     def _check_open(self) -> None:
         if self._closed:
@@ -119,20 +110,26 @@ class Database:
                 f"An earlier write to {self.path} failed; reopen the database to write again.")
 
     def _catch_up(self) -> None:
-        ino, size = self._journal.size_on_disk()
-        if ino != self._journal.ino or size < self._journal.end:
+        journal = self._journal
+        ino, size = journal.size_on_disk()
+        if ino != journal.ino or size < journal.end:
             self._reload()
-        elif size > self._journal.end:
-            self._scan_tail(size)
+        elif journal.more_after_end() or (self._torn_tail_seen and self._lock.exclusive):
+            # (The file size says nothing here: zeros are preallocated after the records.)
+            journal.allocated = size
+            # Opening, or about to cut a torn tail: are the zeros zeros to the end? (A
+            # writer that crashed mid-append leaves a non-zero header: no check needed.)
+            self._scan_tail(size, verify_tail=journal.end == 0 or (
+                self._torn_tail_seen and self._lock.exclusive))
 
-    def _scan_tail(self, size: int) -> None:
+    def _scan_tail(self, size: int, verify_tail: bool = False) -> None:
         end = scan(self._journal.path, self._journal.fd, self._journal.end, size,
-                   self._apply_scanned)
+                   self._apply_scanned, verify_tail=verify_tail)
         self._journal.end = end.good
-        if end.torn:
-            self._torn_tail_seen = True
-            if self._lock.exclusive and not self._failed:
-                self._journal.cut_tail(end.good)
+        self._torn_tail_seen = end.torn
+        if end.torn and self._lock.exclusive and not self._failed:
+            self._journal.cut_tail(end.good)
+            self._torn_tail_seen = False
 
     def _apply_scanned(self, batch: list[Record], end: int) -> None:
         # Progress is recorded per batch so that a scan stopped by damage further
@@ -152,7 +149,7 @@ class Database:
         old.close()
         self._index = Index(self.max_history, self.max_ancestor_bodies)
         self._cache.clear()
-        self._scan_tail(os.fstat(self._journal.fd).st_size)
+        self._scan_tail(os.fstat(self._journal.fd).st_size, verify_tail=True)
         if self._index.uuid is None:
             raise StoreError(f"The journal {path} has no header record.")
 
@@ -252,19 +249,27 @@ class Database:
 
     def _commit(self, items: list[tuple[str, list[Any], bytes | None]]) -> None:
         """Append records as one durable batch, then index them."""
-        records = [encode(kind, i < len(items) - 1, *fields, body=body)
-                   for i, (kind, fields, body) in enumerate(items)]
+        journal = self._journal
+        if len(items) == 1:
+            records = [journal.encode(items[0][0], False, items[0][1], items[0][2])]
+        else:
+            last = len(items) - 1
+            records = [journal.encode(kind, i < last, fields, body)
+                       for i, (kind, fields, body) in enumerate(items)]
         try:
-            offsets = self._journal.append(records)
+            offsets = journal.append(records)
         except StorageFailedError:
             self._failed = True
             raise
-        batch: list[Record] = []
+        index = self._index
         for (kind, fields, body), off, rec in zip(items, offsets, records, strict=True):
-            body_len = -1 if body is None else len(body)
             end = off + len(rec)
-            batch.append(([kind, False, *fields, body], end - max(body_len, 0), body_len))
-        self._index.apply(batch)
+            if kind == "R":  # [seq, doc id, rev, ancestors, deleted]
+                index.add_rev(fields[0], fields[1], fields[2], fields[3], fields[4],
+                              None if body is None else (end - len(body), len(body)))
+            else:
+                body_len = -1 if body is None else len(body)
+                index.apply([([kind, False, *fields, body], end - max(body_len, 0), body_len)])
 
     def _require_blobs(self, body: dict[str, Any]) -> None:
         self._require_refs(blob_refs(body))
@@ -297,31 +302,11 @@ class Database:
 
     def save(self, doc_id: str, body: dict[str, Any], *, rev: str | None) -> str:
         """Save a new revision on top of `rev` (None for a new document)."""
-        return self.save_many([(doc_id, body, rev)])[0]
+        return save_one(self, doc_id, body, rev)
 
     def save_many(self, edits: list[tuple[str, dict[str, Any], str | None]]) -> list[str]:
         """Save several documents as one durable batch (all or nothing)."""
-        for doc_id, body, _ in edits:
-            revs.check_doc_id(doc_id)
-            revs.check_body(body)
-        if len({e[0] for e in edits}) != len(edits):
-            raise UsageError("save_many takes each document id at most once.")
-        with self._writing():
-            items: list[tuple[str, list[Any], bytes | None]] = []
-            new_revs = []
-            seq = self._seq()
-            for doc_id, body, rev in edits:
-                parent = self._edit_parent(doc_id, rev)
-                self._require_blobs(body)
-                new_rev = revs.make_rev_id(parent, False, body)
-                items.append(("R", [seq, doc_id, new_rev, [parent] if parent else [], False],
-                              pack_body(body)))
-                new_revs.append(new_rev)
-                seq += 1
-            if items:
-                self._commit(items)
-        self._notify()
-        return new_revs
+        return save_many(self, edits)
 
     def delete(self, doc_id: str, *, rev: str) -> str:
         """Tombstone the document; ConflictError if `rev` is not its current revision."""
@@ -395,8 +380,16 @@ class Database:
         self._feed.notify()
 
     def _journal_unchanged(self) -> bool:
-        """True if no other process appended or compacted since we last looked (one stat)."""
-        return self._journal.size_on_disk() == (self._journal.ino, self._journal.end)
+        """True if no other process appended or compacted since we last looked (a stat
+        and a read); False when unsure, e.g. while another thread holds the handle."""
+        if not self._mutex.acquire(blocking=False):
+            return False
+        try:
+            journal = self._journal
+            return (not self._closed and journal.size_on_disk()[0] == journal.ino
+                    and not journal.more_after_end())
+        finally:
+            self._mutex.release()
 
     async def subscribe(self, since: int = 0) -> AsyncIterator[int]:
         """Yield update_seq each time it grows past what was last yielded; wakes at

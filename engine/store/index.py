@@ -29,14 +29,13 @@ class Index:
         self.by_seq: dict[int, str] = {}
         self.locals: dict[str, Loc] = {}
         self.update_seq = 0
-        self.records = 0
 
     def apply(self, batch: list[Record]) -> None:
         for fields, body_off, body_len in batch:
-            self.records += 1
             kind = fields[0]
             if kind == "R":
-                self._apply_rev(fields, None if body_len < 0 else (body_off, body_len))
+                self.add_rev(fields[2], fields[3], fields[4], fields[5], fields[6],
+                             None if body_len < 0 else (body_off, body_len))
             elif kind == "L":
                 if body_len < 0:
                     self.locals.pop(fields[2], None)
@@ -52,8 +51,9 @@ class Index:
                 self.uuid = fields[2]
                 self.update_seq = max(self.update_seq, fields[3])
 
-    def _apply_rev(self, fields: list[Any], loc: Loc | None) -> None:
-        _, _, seq, doc_id, rev, ancestors, deleted, _ = fields
+    def add_rev(self, seq: Any, doc_id: Any, rev: Any, ancestors: Any, deleted: Any,
+                loc: Loc | None) -> None:
+        """Index one revision record (fields as read from the journal, hence Any)."""
         tree = self.docs.get(doc_id)
         if tree is None and not ancestors:
             # The common case (a new document's first revision), kept lean for fast opens.

@@ -4,12 +4,15 @@ A record is `length:u32 | crc32(payload):u32 | payload`, the payload a msgpack
 array `[kind, more, ...fields, body]` whose last field is the body, itself
 msgpacked into a `bin`, so a scan decodes metadata only and remembers where
 the body bytes sit. `more` chains records into one atomic batch: a batch counts
-only once its last record (more=False) is whole. All I/O goes through a
-`FileOps` object so tests can inject failures.
+only once its last record (more=False) is whole. The file is preallocated with
+zeros ahead of the records (a sync that does not grow the file is cheaper), so
+an all-zero header marks the end: no record has length 0. All I/O goes through
+a `FileOps` object so tests can inject failures.
 """
 
 from __future__ import annotations
 
+import errno
 import gc
 import mmap
 import os
@@ -29,6 +32,12 @@ HEADER = struct.Struct(">II")
 MAX_RECORD = 64 * 1024 * 1024  # bytes; bodies live here, pictures live in blobs
 # What the start of a payload looks like: fixarray, then a 1-char fixstr kind.
 _RECORD_START = re.compile(rb"[\x94-\x9f]\xa1[MRPL]")
+_ZERO_PIECE = 1024 * 1024  # bytes of the zero tail compared at a time
+ZERO_BLOCK = 512  # a disk sector: the smallest piece of a write that can go missing
+# Preallocation: the file is grown to the records' end plus a quarter of it,
+# within these bounds (bytes); few growths in a big journal, little waste in a small one.
+MIN_GROWTH = 256 * 1024
+MAX_GROWTH = 4 * 1024 * 1024
 
 Record = tuple[list[Any], int, int]  # (decoded fields, body offset, body length)
 
@@ -45,6 +54,15 @@ class FileOps:
 
     def fsync(self, fd: int) -> None:
         os.fsync(fd)
+
+    def sync_data(self, fd: int) -> None:
+        """fdatasync: the data and the size, not the timestamps (the journal's syncs)."""
+        os.fdatasync(fd)
+
+    def allocate(self, fd: int, offset: int, length: int) -> None:
+        """Make [offset, offset+length) part of the file, reading as zeros (fallocate;
+        glibc writes zeros itself where the file system cannot)."""
+        os.posix_fallocate(fd, offset, length)
 
     def truncate(self, fd: int, size: int) -> None:
         os.ftruncate(fd, size)
@@ -87,12 +105,15 @@ class ScanEnd:
 
 
 def scan(path: Path, fd: int, start: int, size: int,
-         apply: Callable[[list[Record], int], None]) -> ScanEnd:
+         apply: Callable[[list[Record], int], None], *, verify_tail: bool = False) -> ScanEnd:
     """Decode whole batches in [start, size) and hand each, with its end offset, to `apply`.
 
-    A damaged or incomplete record with nothing valid after it is a torn tail
+    Records end at an all-zero header (the preallocated tail) or at `size`. A
+    damaged or incomplete record with nothing valid after it is a torn tail
     (`torn=True`, `good` = where the unfinished batch began); damage followed by
-    a valid record raises CorruptJournalError naming the offset.
+    a valid record raises CorruptJournalError naming the offset. With
+    `verify_tail` (opening, check) the zero tail must be zeros to the end of the
+    file: bytes there are a torn tail, or damage if a valid record is among them.
     """
     if size <= start:
         return ScanEnd(start, False)
@@ -103,7 +124,7 @@ def scan(path: Path, fd: int, start: int, size: int,
     with mmap.mmap(fd, size, access=mmap.ACCESS_READ) as mm:
         view = memoryview(mm)
         try:
-            return _scan_view(path, view, start, size, apply)
+            return _scan_view(path, view, start, size, apply, verify_tail)
         finally:
             view.release()
             if gc_was_enabled:
@@ -111,7 +132,7 @@ def scan(path: Path, fd: int, start: int, size: int,
 
 
 def _scan_view(path: Path, view: memoryview, start: int, size: int,
-               apply: Callable[[list[Record], int], None]) -> ScanEnd:
+               apply: Callable[[list[Record], int], None], verify_tail: bool) -> ScanEnd:
     pos = start
     batch: list[Record] = []
     batch_start = start
@@ -132,8 +153,12 @@ def _scan_view(path: Path, view: memoryview, start: int, size: int,
                         fields = None
                 payload.release()
         if type(fields) is not list or len(fields) < 3:
+            if _is_zero(view, pos, min(pos + HEADER.size, size)) and not (
+                    verify_tail and not _is_zero(view, pos, size)):
+                break  # the preallocated zeros: the records end here
             reason = _diagnose(view, pos, size)
-            if _valid_record_after(view, pos + 1, size):
+            if _next_record(view, pos + 1, size) is not None and not _torn_last_write(
+                    view, pos, size):
                 raise CorruptJournalError(str(path), pos, reason)
             return ScanEnd(batch_start, True)
         body = fields[-1]
@@ -147,6 +172,15 @@ def _scan_view(path: Path, view: memoryview, start: int, size: int,
             batch = []
             batch_start = pos
     return ScanEnd(batch_start, bool(batch))
+
+
+def _is_zero(view: memoryview, start: int, end: int) -> bool:
+    """Are the bytes in [start, end) all zero? (in pieces: the tail may be megabytes)"""
+    for pos in range(start, end, _ZERO_PIECE):
+        piece = view[pos:min(end, pos + _ZERO_PIECE)].tobytes()
+        if piece.count(0) != len(piece):
+            return False
+    return True
 
 
 def _diagnose(view: memoryview, pos: int, size: int) -> str:
@@ -164,8 +198,8 @@ def _diagnose(view: memoryview, pos: int, size: int) -> str:
     return "the record cannot be decoded"
 
 
-def _valid_record_after(view: memoryview, start: int, size: int) -> bool:
-    """Does a checksummed record begin anywhere in [start, size)?"""
+def _next_record(view: memoryview, start: int, size: int) -> int | None:
+    """Where the first checksummed record in [start, size) begins, if any."""
     data = bytes(view[start:size])  # a copy: only damaged journals get here
     for m in _RECORD_START.finditer(data):
         pos = m.start() - HEADER.size
@@ -173,21 +207,88 @@ def _valid_record_after(view: memoryview, start: int, size: int) -> bool:
             continue
         length, crc = HEADER.unpack_from(data, pos)
         end = pos + HEADER.size + length
-        if end <= len(data) and zlib.crc32(data[pos + HEADER.size:end]) == crc:
+        if 3 <= length and end <= len(data) and zlib.crc32(data[pos + HEADER.size:end]) == crc:
+            return start + pos
+    return None
+
+
+def _torn_last_write(view: memoryview, pos: int, size: int) -> bool:
+    """Is the damage at `pos` the last write torn by a power cut, not damage to kept data?
+
+    A write still unsynced when the power goes can reach the disk in pieces: a
+    block of it may read back as zeros (never written, or preallocated) while a
+    later block of it is whole. Such a write was never acknowledged, so it is
+    cut like any torn tail. It is recognised by a whole zero block in each gap
+    and by at most one batch end among the records after the damage, with only
+    zeros after that end; anything else (a later batch, a flipped bit) is damage.
+    """
+    while True:
+        nxt = _next_record(view, pos, size)
+        if nxt is None:
+            return True  # nothing valid after this gap: an ordinary torn tail
+        if not _has_zero_block(view, pos, nxt):
+            return False
+        pos = nxt
+        while size - pos >= HEADER.size:  # walk the whole records that follow
+            length, crc = HEADER.unpack_from(view, pos)
+            end = pos + HEADER.size + length
+            if not (3 <= length <= MAX_RECORD and end <= size
+                    and zlib.crc32(view[pos + HEADER.size:end]) == crc):
+                break  # another gap in the same write
+            try:
+                fields = msgpack.unpackb(view[pos + HEADER.size:end], raw=False)
+            except Exception:
+                return False
+            if type(fields) is not list or len(fields) < 3:
+                return False
+            pos = end
+            if not fields[1]:  # the batch ends: only zeros may follow
+                return _is_zero(view, pos, size)
+        if size - pos < HEADER.size:
             return True
+
+
+def _has_zero_block(view: memoryview, start: int, end: int) -> bool:
+    """Does [start, end) hold an aligned, all-zero block of ZERO_BLOCK bytes?"""
+    block = -(-start // ZERO_BLOCK) * ZERO_BLOCK
+    zeros = bytes(ZERO_BLOCK)
+    while block + ZERO_BLOCK <= end:
+        if view[block:block + ZERO_BLOCK] == zeros:
+            return True
+        block += ZERO_BLOCK
     return False
 
 
 class Journal:
-    """One open journal file; appends are durable before they return."""
+    """One open journal file; appends are durable before they return.
+
+    `end` is where the records end (bytes scanned and indexed), `allocated` the
+    file size as far as this handle knows: the zeros in between are preallocated.
+    """
 
     def __init__(self, path: Path, ops: FileOps) -> None:
         self.path = path
         self.ops = ops
         self.fd = os.open(path, os.O_RDWR | os.O_CLOEXEC)
-        self.ino = os.fstat(self.fd).st_ino
+        st = os.fstat(self.fd)
+        self.ino = st.st_ino
+        self.allocated = st.st_size
         self.end = 0  # bytes scanned and indexed
         self.failed = False
+        # One packer reused (cheaper than packb's new one per call); callers hold the
+        # database's mutex, so it is never used by two threads at once.
+        self._packer = msgpack.Packer(use_bin_type=True)
+
+    def pack_body(self, body: dict[str, Any]) -> bytes:
+        """`pack_body(body)`, for callers holding the database's mutex."""
+        return self._packer.pack(body)
+
+    def encode(self, kind: str, more: bool, fields: list[Any], body: bytes | None) -> bytes:
+        """`encode(kind, more, *fields, body=body)`, for callers holding the mutex."""
+        payload = self._packer.pack([kind, more, *fields, body])
+        if len(payload) > MAX_RECORD:
+            encode(kind, more, *fields, body=body)  # raises the error a caller would see
+        return HEADER.pack(len(payload), zlib.crc32(payload)) + payload
 
     def close(self) -> None:
         if self.fd >= 0:
@@ -202,6 +303,11 @@ class Journal:
             return (-1, -1)
         return (st.st_ino, st.st_size)
 
+    def more_after_end(self) -> bool:
+        """Has another writer put something after `end`? (one read: zeros or EOF = no)"""
+        head = os.pread(self.fd, HEADER.size, self.end)
+        return head.count(0) != len(head)
+
     def read(self, offset: int, length: int) -> bytes:
         data = os.pread(self.fd, length, offset)
         if len(data) != length:
@@ -214,7 +320,7 @@ class Journal:
                 f"An earlier write to {self.path} failed; reopen the database to write again.")
 
     def append(self, records: list[bytes]) -> list[int]:
-        """Write records at the end as one batch, fsync, return each record's offset."""
+        """Write records at the end as one batch, sync, return each record's offset."""
         self.check_writable()
         offsets = []
         pos = self.end
@@ -222,12 +328,19 @@ class Journal:
             offsets.append(pos)
             pos += len(rec)
         try:
-            self.ops.write(self.fd, b"".join(records), self.end)
-            self.ops.fsync(self.fd)
+            if pos > self.allocated:
+                # Another process may have grown the file: zeros go after its end only.
+                self.allocated = max(os.fstat(self.fd).st_size, self.end)
+            if pos > self.allocated:
+                self._preallocate(pos)
+            self.ops.write(self.fd, records[0] if len(records) == 1 else b"".join(records),
+                           self.end)
+            self.ops.sync_data(self.fd)
         except OSError as err:
             self.failed = True
             try:  # best effort: keep the unacknowledged bytes from being seen
                 self.ops.truncate(self.fd, self.end)
+                self.allocated = self.end
             except OSError:
                 pass
             raise StorageFailedError(
@@ -236,11 +349,26 @@ class Journal:
         self.end = pos
         return offsets
 
+    def _preallocate(self, pos: int) -> None:
+        """Zeros ahead of the records (allocated, synced with them): the syncs of the
+        next appends leave the file size alone, which makes them cheaper."""
+        size = pos + min(max(pos // 4, MIN_GROWTH), MAX_GROWTH)
+        try:
+            self.ops.allocate(self.fd, self.allocated, size - self.allocated)
+        except OSError as err:
+            if err.errno != errno.ENOSPC:
+                raise
+            # A nearly full disk: the records alone may still fit, without the zeros.
+            self.allocated = max(os.fstat(self.fd).st_size, self.end)
+            return
+        self.allocated = size
+
     def cut_tail(self, good: int) -> None:
         """Remove a torn tail left by a crashed writer (caller holds the write lock)."""
         try:
             self.ops.truncate(self.fd, good)
             self.ops.fsync(self.fd)
+            self.allocated = good
         except OSError as err:
             self.failed = True
             raise StorageFailedError(

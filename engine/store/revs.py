@@ -20,6 +20,7 @@ MAX_ID_BYTES = 250
 _REV_RE = re.compile(r"([1-9][0-9]{0,8})-([0-9a-f]{32})")
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 _INT64 = (-(2**63), 2**64 - 1)
+_MAX_FAST_DEPTH = 400  # nesting levels the fast body check walks before the slow one
 
 Loc = tuple[int, int]  # (file offset, length) of a stored body
 
@@ -62,8 +63,22 @@ _CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_asci
                               allow_nan=False)
 
 
+# The C encoder that `_CANONICAL.encode` builds on every call, built once (a sixth
+# of the cost of hashing a 1 KB body). No cycle check (markers=None): a cycle
+# recurses until RecursionError, and the retry below gives encode()'s ValueError.
+_C_MAKE_ENCODER = getattr(json.encoder, "c_make_encoder", None)
+_C_CANONICAL = None if _C_MAKE_ENCODER is None else _C_MAKE_ENCODER(
+    None, _CANONICAL.default, json.encoder.encode_basestring, None, ":", ",", True, False, False)
+
+
 def canonical(parent: str | None, deleted: bool, body: dict[str, Any]) -> bytes:
-    return _CANONICAL.encode([parent or "", deleted, body]).encode("utf-8")
+    value = [parent or "", deleted, body]
+    if _C_CANONICAL is not None:
+        try:
+            return "".join(_C_CANONICAL(value, 0)).encode("utf-8")
+        except RecursionError:
+            pass
+    return _CANONICAL.encode(value).encode("utf-8")
 
 
 def make_rev_id(parent: str | None, deleted: bool, body: dict[str, Any]) -> str:
@@ -115,11 +130,14 @@ def check_body(body: object, where: str = "body") -> dict[str, Any]:
 def check_body_refs(body: object) -> list[dict[str, Any]]:
     """`check_body`, then the body's blob references (as `blobs.blob_refs`), in one walk."""
     refs: list[dict[str, Any]] = []
-    stack: list[Any] = [body]
+    stack: list[tuple[Any, int]] = [(body, 0)]
     low, high = _INT64
     ok = type(body) is dict
     while stack and ok:
-        value = stack.pop()
+        value, depth = stack.pop()
+        if depth > _MAX_FAST_DEPTH:  # deep, or a cycle: the slow path says which
+            ok = False
+            break
         if type(value) is dict:
             if value.get("@type") == "blob":
                 refs.append(value)
@@ -136,7 +154,7 @@ def check_body_refs(body: object) -> list[dict[str, Any]]:
             if kind is str or item is None or kind is bool:
                 continue
             if kind is dict or kind is list:
-                stack.append(item)
+                stack.append((item, depth + 1))
             elif kind is int:
                 ok = ok and low <= item <= high
             elif kind is float:

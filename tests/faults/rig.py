@@ -161,8 +161,9 @@ def db_dir(data_dir: Path) -> Path:
 
 
 def journal_size(data_dir: Path) -> int:
+    """Bytes of records in the journal (the file itself is preallocated with zeros)."""
     try:
-        return (db_dir(data_dir) / "journal").stat().st_size
+        return len((db_dir(data_dir) / "journal").read_bytes().rstrip(b"\0"))
     except OSError:
         return 0
 

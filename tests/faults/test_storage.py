@@ -48,6 +48,15 @@ class NthCallFails(FileOps):
         self._tick("fsync")
         super().fsync(fd)
 
+    def sync_data(self, fd: int) -> None:  # the journal's fdatasync
+        self._tick("fsync")
+        super().sync_data(fd)
+
+    def allocate(self, fd: int, offset: int, length: int) -> None:
+        # The journal's fallocate: too rare here to sweep (tests/store/test_faults.py).
+        self._tick("allocate")
+        super().allocate(fd, offset, length)
+
 
 State = dict[str, Any]
 Step = Callable[[Database, State], None]

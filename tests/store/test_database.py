@@ -199,3 +199,12 @@ def test_a_document_over_the_record_limit_is_refused_and_nothing_breaks(
     with Database.open(db_path) as db:
         assert db.get("big") is None and db.get("small") is not None
         assert db.check() == []
+
+
+def test_a_deeply_nested_body_saves_and_reads_back(db: Database) -> None:
+    body: dict[str, object] = {"v": 1}
+    for _ in range(450):  # deeper than the fast body check walks
+        body = {"n": [body]}
+    rev = db.save("deep", body, rev=None)
+    assert rev == make_rev_id(None, False, body)
+    assert db.get("deep").body == body  # type: ignore[union-attr]

@@ -36,6 +36,14 @@ class FaultyOps(FileOps):
         self._maybe_fail("fsync")
         super().fsync(fd)
 
+    def sync_data(self, fd: int) -> None:
+        self._maybe_fail("fsync")
+        super().sync_data(fd)
+
+    def allocate(self, fd: int, offset: int, length: int) -> None:
+        self._maybe_fail("allocate")
+        super().allocate(fd, offset, length)
+
     def rename(self, src: Path, dst: Path) -> None:
         self._maybe_fail("rename")
         super().rename(src, dst)
@@ -118,3 +126,36 @@ def test_leftovers_of_a_crashed_compaction_or_creation_are_harmless(db_path: Pat
     assert not (db_path / "journal.compact").exists()
     assert not (db_path / "journal.init").exists()
     assert list((db_path / "blobs").iterdir()) == []
+
+
+def test_failed_preallocation_is_not_acknowledged_and_reopening_recovers(
+        db_path: Path) -> None:
+    ops = FaultyOps()
+    db = Database.open(db_path, file_ops=ops)
+    r1 = db.save("a", {"v": 1}, rev=None)
+    ops.failing["allocate"] = errno.EIO
+    with pytest.raises(StorageFailedError):  # too big for the zeros already there
+        db.save("big", {"pad": "x" * 400_000}, rev=None)
+    assert db.get("big") is None
+    ops.failing.clear()
+    with pytest.raises(StorageFailedError, match="reopen"):
+        db.save("c", {}, rev=None)
+    db.close()
+    with Database.open(db_path) as db:
+        assert db.get("a").rev == r1 and db.get("big") is None  # type: ignore[union-attr]
+        assert db.check() == []
+        db.save("big", {"pad": "x" * 400_000}, rev=None)
+        assert db.check() == []
+
+
+def test_a_disk_too_full_to_preallocate_still_takes_writes_that_fit(db_path: Path) -> None:
+    ops = FaultyOps()
+    with Database.open(db_path, file_ops=ops) as db:
+        db.save("a", {"v": 1}, rev=None)
+        ops.failing["allocate"] = errno.ENOSPC
+        big = db.save("big", {"pad": "x" * 400_000}, rev=None)
+        db.save("more", {"v": 2}, rev=None)
+        assert db.check() == []
+    with Database.open(db_path) as db:
+        assert db.get("big").rev == big  # type: ignore[union-attr]
+        assert {d.id for d in db.all_docs()} == {"a", "big", "more"}

@@ -5,6 +5,8 @@ from __future__ import annotations
 import itertools
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from engine.errors import InvalidIdError, UsageError
 from engine.store.blobs import blob_refs
@@ -202,3 +204,37 @@ def test_check_body_refs_refuses_what_check_body_refuses(body: dict[str, object]
         check_body(body)
     with pytest.raises(UsageError):
         check_body_refs(body)
+
+
+_json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**63), 2**64 - 1)
+    | st.floats(allow_nan=False, allow_infinity=False) | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=20)
+
+
+@settings(max_examples=300, deadline=None)
+@given(body=st.dictionaries(st.text(), _json_values, max_size=6),
+       parent=st.none() | st.just("3-" + "0a" * 16), deleted=st.booleans())
+def test_rev_ids_are_byte_identical_to_the_data_model_formula(
+        body: dict[str, object], parent: str | None, deleted: bool) -> None:
+    import hashlib
+    import json
+    text = json.dumps([parent or "", deleted, body], sort_keys=True, separators=(",", ":"),
+                      ensure_ascii=False, allow_nan=False)
+    try:
+        canonical = text.encode("utf-8")
+    except UnicodeEncodeError:  # lone surrogates: no rev id either way
+        with pytest.raises(UnicodeEncodeError):
+            make_rev_id(parent, deleted, body)
+        return
+    gen = 4 if parent else 1
+    assert make_rev_id(parent, deleted, body) == (
+        f"{gen}-" + hashlib.sha256(canonical).hexdigest()[:32])
+
+
+def test_a_body_that_contains_itself_has_no_rev_id() -> None:
+    body: dict[str, object] = {}
+    body["self"] = body
+    with pytest.raises(ValueError, match="Circular"):
+        make_rev_id(None, False, body)
