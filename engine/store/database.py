@@ -160,6 +160,12 @@ class Database:
         with self._reading():
             return self._index.update_seq
 
+    @property
+    def journal_bytes(self) -> int:
+        """Bytes of records in the journal (the file is longer: zeros are preallocated)."""
+        with self._reading():
+            return self._journal.end
+
     def _body(self, loc: Loc) -> dict[str, Any]:
         data = self._cache.get(loc[0])
         if data is None:

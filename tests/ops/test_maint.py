@@ -114,8 +114,18 @@ def test_check_compact_export_import_through_the_command_line(
     assert (code, err) == (0, "")
     assert out == (f"{tmp_path}/data/bob/userdb: journal and blobs are healthy "
                    "(1 documents).\n")
+    with Database.open(tmp_path / "data" / "bob" / "userdb", create=False) as db:
+        rev = None
+        for i in range(5):  # a document's revisions, then the document purged: all droppable
+            rev = db.save("note", {"i": i}, rev=rev)
+        db.purge("note")
+        records = db.journal_bytes
+        assert records < (tmp_path / "data" / "bob" / "userdb" / "journal").stat().st_size
     code, out, _ = cli(tmp_path, cfg, "compact")
-    assert code == 0 and out.startswith(f"{tmp_path}/data/bob/userdb: compacted the journal")
+    assert code == 0 and out.startswith(f"{tmp_path}/data/bob/userdb: compacted the journal "
+                                        f"from {records:,} to ")
+    after = int(out.split(" to ")[1].split(" bytes")[0].replace(",", ""))
+    assert 0 < after < records and out.endswith(" bytes of records.\n")
     backup = tmp_path / "bob.tar.gz"
     code, out, _ = cli(tmp_path, cfg, "export", str(backup))
     assert (code, out) == (0, f"exported 1 documents (1 revisions) and 42 blobs to {backup}\n")

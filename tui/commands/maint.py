@@ -65,11 +65,10 @@ def run_check(args: argparse.Namespace) -> int:
 
 def run_compact(args: argparse.Namespace) -> int:
     with _existing(args) as db:
-        journal = db.path / "journal"
-        before = journal.stat().st_size
+        before = db.journal_bytes
         db.compact()
-        after = journal.stat().st_size
-    print(f"{db.path}: compacted the journal from {before} to {after} bytes.")
+        after = db.journal_bytes
+    print(f"{db.path}: compacted the journal from {before:,} to {after:,} bytes of records.")
     return 0
 
 
