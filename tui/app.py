@@ -9,6 +9,7 @@ Engine failures are caught here, in `engine_call`, and shown as one sentence.
 from __future__ import annotations
 
 import contextlib
+import importlib
 import inspect
 import logging
 import time
@@ -30,7 +31,7 @@ import engine
 from engine import EngineError
 from tui import prefs
 from tui.engine_bridge import CLOSE_SECONDS, NodeBridge, clock_text
-from tui.inventory import Inventory
+from tui.inventory import Inventory, ItemRow
 from tui.messages import (
     ActivityEntry,
     ActivityLogged,
@@ -40,24 +41,20 @@ from tui.messages import (
     PeerRow,
     PeersUpdated,
 )
-from tui.screens.activity import ActivityScreen
-from tui.screens.help import HelpScreen
 from tui.screens.inventory import InventoryScreen
-from tui.screens.listener import ListenerScreen
-from tui.screens.login import LoginScreen
-from tui.screens.peers import PeersScreen
-from tui.screens.settings import SettingsScreen
+from tui.screens.login import LoginScreen, OpeningScreen
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 MAX_ACTIVITY = 500  # lines kept in the activity log
 KIOSK_CHORD_SECONDS = 2.0  # kiosk: Ctrl+X must follow Ctrl+Q within this to quit
-SECTIONS: dict[str, type[Screen[Any]]] = {
-    "peers": PeersScreen,
-    "listener": ListenerScreen,
-    "activity": ActivityScreen,
-    "settings": SettingsScreen,
+# Screens past the first are imported when first shown: the inventory paints sooner.
+SECTIONS: dict[str, tuple[str, str]] = {
+    "peers": ("tui.screens.peers", "PeersScreen"),
+    "listener": ("tui.screens.listener", "ListenerScreen"),
+    "activity": ("tui.screens.activity", "ActivityScreen"),
+    "settings": ("tui.screens.settings", "SettingsScreen"),
 }
 NAV = Binding.Group("Screens")
 
@@ -132,6 +129,8 @@ class ListsyncApp(App[int]):
     # Start and login --------------------------------------------------------
 
     def get_default_screen(self) -> Screen[Any]:
+        if self.given_user and self.given_password:
+            return OpeningScreen(self.given_user)  # no form to build: straight to the list
         remembered = self.given_user or prefs.load_last_user(self.data_dir)
         return LoginScreen(user=remembered, fixed_user=self.given_user is not None)
 
@@ -161,22 +160,39 @@ class ListsyncApp(App[int]):
 
     @work(group="login", exclusive=True)
     async def log_in(self, user: str, password: str) -> None:
-        db = await self.engine_call(self.opener, self.data_dir, user, self.db_name)
-        if db is None:
+        opened = await self.engine_call(self._open_list, user)
+        if opened is None:
+            if not isinstance(self.screen, LoginScreen):  # --user and a password did not do
+                await self.push_screen(LoginScreen(user=user,
+                                                   fixed_user=self.given_user is not None))
             return
+        inventory, first = opened
+        self.session = Session(user, password, inventory.db, inventory, self.db_name)
+        log.info("logged in as %s", user)
+        # The inventory gets a screen stack (mode) of its own, so Esc never leads back to login.
+        self.add_mode("home", lambda: InventoryScreen(inventory, first))
+        await self.switch_mode("home")
+        await anyio.to_thread.run_sync(self._remember_user, user)
+        if self.start_node:
+            self.call_after_refresh(self.run_node)  # the inventory first, then the network
+
+    def _open_list(self, user: str) -> tuple[Inventory, tuple[int, list[ItemRow]]]:
+        """Open the user's database and read the list (in a thread): the first paint shows it."""
+        db = self.opener(self.data_dir, user, self.db_name)
+        try:
+            inventory = Inventory(db, user=user, device=self.device)
+            inventory.note_merges(self._merged)
+            since = int(db.update_seq)
+            return inventory, (since, inventory.items())
+        except BaseException:
+            db.close()
+            raise
+
+    def _remember_user(self, user: str) -> None:
         try:
             prefs.save_last_user(self.data_dir, user)
         except OSError as err:
             log.warning("could not remember the last user: %s", err)
-        inventory = Inventory(db, user=user, device=self.device)
-        inventory.note_merges(self._merged)
-        self.session = Session(user, password, db, inventory, self.db_name)
-        log.info("logged in as %s", user)
-        # The inventory gets a screen stack (mode) of its own, so Esc never leads back to login.
-        self.add_mode("home", lambda: InventoryScreen(inventory))
-        await self.switch_mode("home")
-        if self.start_node:
-            self.call_after_refresh(self.run_node)  # the inventory first, then the network
 
     def _merged(self, doc_id: str, merged_rev: str, losers: tuple[str, ...]) -> None:
         # Called by the store's resolver, possibly from a sync worker thread:
@@ -312,7 +328,8 @@ class ListsyncApp(App[int]):
         if name == "inventory":
             self.action_back()
             return
-        section = SECTIONS[name]
+        module, class_name = SECTIONS[name]
+        section: type[Screen[Any]] = getattr(importlib.import_module(module), class_name)
         if isinstance(self.screen, section):
             return
         if len(self.screen_stack) > 1:
@@ -325,6 +342,8 @@ class ListsyncApp(App[int]):
             self.pop_screen()
 
     def action_help(self) -> None:
+        from tui.screens.help import HelpScreen
+
         if isinstance(self.screen, HelpScreen):
             return
         keys: list[tuple[str, str]] = []

@@ -73,8 +73,9 @@ async def test_user_option_asks_only_for_the_password(make_app: Any) -> None:
 async def test_user_and_password_open_straight_on_the_inventory(make_app: Any) -> None:
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
-        await until(pilot, lambda: isinstance(app.screen, InventoryScreen))
+        await until(pilot, lambda: isinstance(app.screen, InventoryScreen) and app.screen.rows)
         assert app.screen.title == "What's in Season?"
+        assert list(app.screen.rows) == [row.id for row in app.session.inventory.items()]
 
 
 @pytest.mark.anyio

@@ -48,11 +48,15 @@ class InventoryScreen(Screen[None]):
         Binding("p", "picture", "Picture", tooltip="Change the picture (from a file)"),
     ]
 
-    def __init__(self, inventory: Inventory) -> None:
+    def __init__(self, inventory: Inventory, first: tuple[int, list[ItemRow]] | None = None,
+                 ) -> None:
+        """`first`: (update_seq, rows) already read, so the first paint shows the items."""
         super().__init__()
         self.inventory = inventory
         self.rows: dict[str, ItemRow] = {}
         self._pictures: dict[str, bytes] = {}
+        self._first = first
+        self.sub_title = inventory.user  # before mount: no header update to race the first paint
 
     @property
     def listsync(self) -> ListsyncApp:
@@ -69,8 +73,12 @@ class InventoryScreen(Screen[None]):
         yield Footer(show_command_palette=False)
 
     def on_mount(self) -> None:
-        self.sub_title = self.inventory.user
-        self.follow_changes()
+        since = None
+        if self._first is not None:
+            since, rows = self._first
+            self._first = None
+            self.show_rows(rows)
+        self.follow_changes(since)
 
     # Showing ----------------------------------------------------------------
 
@@ -137,11 +145,13 @@ class InventoryScreen(Screen[None]):
         return self.is_attached and bool(self.query("#items"))
 
     @work(group="feed", exclusive=True)
-    async def follow_changes(self) -> None:
-        """Reload whenever the database grows: our saves, other processes, peers."""
+    async def follow_changes(self, since: int | None = None) -> None:
+        """Reload whenever the database grows: our saves, other processes, peers.
+        `since`: the rows shown are as of this sequence number (None: read them first)."""
         db = self.inventory.db
-        since = await self.listsync.engine_call(lambda: db.update_seq)
-        await self.reload()
+        if since is None:
+            since = await self.listsync.engine_call(lambda: db.update_seq)
+            await self.reload()
         async for _seq in db.subscribe(since or 0):
             await self.reload()
 
