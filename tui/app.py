@@ -14,6 +14,7 @@ import inspect
 import logging
 import time
 from collections.abc import Callable, Iterable
+from concurrent.futures import Future
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TypeVar
@@ -31,7 +32,7 @@ import engine
 from engine import EngineError
 from tui import prefs
 from tui.engine_bridge import CLOSE_SECONDS, NodeBridge, clock_text
-from tui.inventory import Inventory, ItemRow
+from tui.inventory import Inventory, Opened, Opener, open_in_background, open_list
 from tui.messages import (
     ActivityEntry,
     ActivityLogged,
@@ -42,7 +43,7 @@ from tui.messages import (
     PeersUpdated,
 )
 from tui.screens.inventory import InventoryScreen
-from tui.screens.login import LoginScreen, OpeningScreen
+from tui.screens.login import LoginScreen
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -57,8 +58,6 @@ SECTIONS: dict[str, tuple[str, str]] = {
     "settings": ("tui.screens.settings", "SettingsScreen"),
 }
 NAV = Binding.Group("Screens")
-
-Opener = Callable[[Path, str, str], Any]  # (data dir, user, db name) -> Database
 
 
 @dataclass
@@ -104,7 +103,9 @@ class ListsyncApp(App[int]):
                  device: str | None = None, start_node: bool = True,
                  node_options: dict[str, Any] | None = None,
                  sync_with: str | None = None, settings: engine.Settings | None = None,
-                 kiosk: bool = False) -> None:
+                 kiosk: bool = False, opening: Future[Opened] | None = None) -> None:
+        """`opening`: the given user's list, already being opened (`open_in_background`);
+        by default, with a user and a password, it starts opening now."""
         super().__init__()
         self.data_dir = data_dir
         self.opener = opener
@@ -125,19 +126,30 @@ class ListsyncApp(App[int]):
         self._settings_given = settings is not None
         self.kiosk = kiosk
         self._quit_armed_at: float | None = None
+        if opening is None and user and password:
+            opening = open_in_background(opener, data_dir, user, db_name, device)
+        self._opening = opening
 
     # Start and login --------------------------------------------------------
 
     def get_default_screen(self) -> Screen[Any]:
-        if self.given_user and self.given_password:
-            return OpeningScreen(self.given_user)  # no form to build: straight to the list
+        if self._opening is not None and self.given_user and self.given_password:
+            # The first screen is the list itself: no stand-in to build, paint and replace.
+            # Nothing could be painted before it, so waiting here (rarely) costs nothing.
+            opening, self._opening = self._opening, None
+            try:
+                opened = opening.result()
+            except EngineError as err:
+                self.call_later(self.report, err)
+            else:
+                return self._home(self.given_user, self.given_password, opened)
         remembered = self.given_user or prefs.load_last_user(self.data_dir)
         return LoginScreen(user=remembered, fixed_user=self.given_user is not None)
 
     def on_mount(self) -> None:
         self.settings = self._load_settings()
-        if self.given_user and self.given_password:
-            self.log_in(self.given_user, self.given_password)
+        if self.session is not None:
+            self._logged_in(self.session.user)
 
     async def on_unmount(self) -> None:
         # Textual cancels workers at exit without waiting; wait for the Node's worker so
@@ -160,37 +172,33 @@ class ListsyncApp(App[int]):
 
     @work(group="login", exclusive=True)
     async def log_in(self, user: str, password: str) -> None:
-        opened = await self.engine_call(self._open_list, user)
+        opened = await self.engine_call(open_list, self.opener, self.data_dir, user,
+                                        self.db_name, self.device)
         if opened is None:
-            if not isinstance(self.screen, LoginScreen):  # --user and a password did not do
-                await self.push_screen(LoginScreen(user=user,
-                                                   fixed_user=self.given_user is not None))
             return
-        inventory, first = opened
+        home = self._home(user, password, opened)
+        # The inventory gets a screen stack (mode) of its own, so Esc never leads back to login.
+        self.add_mode("home", lambda: home)
+        await self.switch_mode("home")
+        self._logged_in(user)
+
+    def _home(self, user: str, password: str, opened: Opened) -> InventoryScreen:
+        inventory = opened.inventory
+        inventory.note_merges(self._merged)
         self.session = Session(user, password, inventory.db, inventory, self.db_name)
         log.info("logged in as %s", user)
-        # The inventory gets a screen stack (mode) of its own, so Esc never leads back to login.
-        self.add_mode("home", lambda: InventoryScreen(inventory, first))
-        await self.switch_mode("home")
-        await anyio.to_thread.run_sync(self._remember_user, user)
+        return InventoryScreen(inventory, (opened.since, opened.rows))
+
+    def _logged_in(self, user: str) -> None:
+        # After the inventory's first paint: remember the user, then start the network.
+        self.call_after_refresh(self._remember_user, user)
         if self.start_node:
-            self.call_after_refresh(self.run_node)  # the inventory first, then the network
+            self.call_after_refresh(self.run_node)
 
-    def _open_list(self, user: str) -> tuple[Inventory, tuple[int, list[ItemRow]]]:
-        """Open the user's database and read the list (in a thread): the first paint shows it."""
-        db = self.opener(self.data_dir, user, self.db_name)
+    @work(group="remember", exit_on_error=False)
+    async def _remember_user(self, user: str) -> None:
         try:
-            inventory = Inventory(db, user=user, device=self.device)
-            inventory.note_merges(self._merged)
-            since = int(db.update_seq)
-            return inventory, (since, inventory.items())
-        except BaseException:
-            db.close()
-            raise
-
-    def _remember_user(self, user: str) -> None:
-        try:
-            prefs.save_last_user(self.data_dir, user)
+            await anyio.to_thread.run_sync(prefs.save_last_user, self.data_dir, user)
         except OSError as err:
             log.warning("could not remember the last user: %s", err)
 

@@ -2,7 +2,6 @@
 
 Each user has their own database; the last user's name is remembered and
 offered again. It is the base screen; the app replaces it after login.
-OpeningScreen stands in for it while a user given with a password opens.
 """
 
 from __future__ import annotations
@@ -73,13 +72,3 @@ class LoginScreen(Screen[None]):
         self.query_one("#problem", Label).update("Opening your list…")
         self.post_message(self.Submitted(user, password))
 
-
-class OpeningScreen(Screen[None]):
-    """A one-line stand-in while the list of a user given on the command line opens."""
-
-    def __init__(self, user: str) -> None:
-        super().__init__()
-        self.user = user
-
-    def compose(self) -> ComposeResult:
-        yield Static(f"Opening {self.user}'s list…", classes="hint", markup=False)
