@@ -193,6 +193,7 @@ class ListsyncApp(App[int]):
         # After the inventory's first paint: remember the user, then start the network.
         self.call_after_refresh(self._remember_user, user)
         if self.start_node:
+            self.bridge.expected = True  # a peer added before the Node has loaded waits for it
             self.call_after_refresh(self.run_node)
 
     @work(group="remember", exit_on_error=False)
@@ -259,9 +260,11 @@ class ListsyncApp(App[int]):
         if self.sync_with is not None:
             ready = self.bridge.sync_with_peer(self.sync_with, ready)
         node_settings = await self.engine_call(self._node_settings)
-        if node_settings is not None:
-            await self.engine_call(partial_run(self.bridge, session, node_settings,
-                                               self.data_dir, ready))
+        if node_settings is None:
+            self.bridge.expected = False  # commands fail at once instead of waiting
+            return
+        await self.engine_call(partial_run(self.bridge, session, node_settings, self.data_dir,
+                                           ready))
 
     def _node_settings(self) -> engine.NodeSettings:
         password = None

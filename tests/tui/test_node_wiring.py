@@ -10,14 +10,18 @@ from __future__ import annotations
 import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
 from textual.widgets import Input, Static
 
 import engine
 from tests.tui.conftest import SIZE, answer, fill, settle, until
+from tui.engine_bridge import NodeBridge
+from tui.messages import PeersUpdated
 from tui.screens.confirm import ConfirmDialog
 from tui.screens.inventory import InventoryScreen
 from tui.screens.peers import PeersScreen
@@ -179,3 +183,33 @@ async def test_stopping_the_listener_with_a_client_connected_asks_first(
         await until(pilot, lambda: not app.listener.running)
         assert not listening(port)
         await until(pilot, lambda: peer.replications[key].activity not in {"idle", "busy"})
+
+
+@pytest.mark.anyio
+async def test_a_peer_added_while_the_node_still_loads_is_added_once_it_has(
+        db: Any, tmp_path: Path) -> None:
+    added = anyio.Event()
+
+    def post(message: Any) -> None:
+        if isinstance(message, PeersUpdated) and any(
+                p.key == "127.0.0.1:4984" and p.source == "manual" for p in message.peers):
+            added.set()
+
+    bridge = NodeBridge(post)
+    bridge.expected = True  # as the app sets it at login, before the Node's worker starts
+    settings = engine.NodeSettings(tls="anonymous", **LOOPBACK)
+    with anyio.fail_after(20):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(bridge.add_manual_peer, "127.0.0.1:4984")
+            await anyio.wait_all_tasks_blocked()  # the command waits: no Node yet
+            tg.start_soon(partial(bridge.run, db, user="bob", password=PASSWORD,
+                                  settings=settings, data_dir=tmp_path))
+            await added.wait()
+            tg.cancel_scope.cancel()
+
+
+@pytest.mark.anyio
+async def test_a_command_with_no_node_coming_fails_at_once() -> None:
+    bridge = NodeBridge(lambda message: None)
+    with anyio.fail_after(5), pytest.raises(engine.EngineError, match="not running"):
+        await bridge.add_manual_peer("127.0.0.1:4984")
