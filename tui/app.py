@@ -9,6 +9,7 @@ Engine failures are caught here, in `engine_call`, and shown as one sentence.
 from __future__ import annotations
 
 import contextlib
+import gc
 import importlib
 import inspect
 import logging
@@ -150,6 +151,7 @@ class ListsyncApp(App[int]):
         self.settings = self._load_settings()
         if self.session is not None:
             self._logged_in(self.session.user)
+        self.call_after_refresh(collect_again)
 
     async def on_unmount(self) -> None:
         # Textual cancels workers at exit without waiting; wait for the Node's worker so
@@ -389,6 +391,15 @@ class ListsyncApp(App[int]):
             title, help_text = text.split(": ", 1)
             yield SystemCommand(title, help_text, partial_goto(self, name))
         yield SystemCommand("Keys", "List every key of this screen", self.action_help)
+
+
+def collect_again() -> None:
+    """After the first paint, turn the cyclic GC back on (`listsync` starts with it off, see
+    tui/__main__.py). What starting made lives as long as the app: set it aside (freeze), so
+    no collection while someone types walks those ~200k objects."""
+    if not gc.isenabled():
+        gc.freeze()
+        gc.enable()
 
 
 def partial_goto(app: ListsyncApp, name: str) -> Callable[[], None]:

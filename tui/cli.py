@@ -10,6 +10,7 @@ becomes one sentence on stderr and its exit code; a traceback only with `--debug
 from __future__ import annotations
 
 import argparse
+import gc
 import importlib
 import logging
 import os
@@ -99,6 +100,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # No cyclic GC while starting (see tui/__main__.py): a command gets it back before it
+    # runs, the app once it has painted (ListsyncApp.on_mount).
+    gc.disable()
+    try:
+        return _main(argv)
+    finally:
+        gc.enable()
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is not None and not logging.getLogger().handlers:
@@ -111,6 +122,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             from tui.commands.app import run_app
 
             return run_app(args)
+        gc.enable()  # `serve` and `run` live long
         result: int = args.func(args)
         return result
     except EngineError as err:
