@@ -33,6 +33,7 @@ import engine
 from engine import EngineError
 from tui import prefs
 from tui.engine_bridge import CLOSE_SECONDS, NodeBridge, clock_text
+from tui.frames import after_first_frames
 from tui.inventory import Inventory, Opened, Opener, open_in_background, open_list
 from tui.messages import (
     ActivityEntry,
@@ -192,11 +193,12 @@ class ListsyncApp(App[int]):
         return InventoryScreen(inventory, (opened.since, opened.rows))
 
     def _logged_in(self, user: str) -> None:
-        # After the inventory's first paint: remember the user, then start the network.
-        self.call_after_refresh(self._remember_user, user)
+        # Once the inventory shows: remember the user, then start the network.
         if self.start_node:
             self.bridge.expected = True  # a peer added before the Node has loaded waits for it
-            self.call_after_refresh(self.run_node)
+        after_first_frames(self, lambda: self._remember_user(user))
+        if self.start_node:
+            after_first_frames(self, self.run_node)
 
     @work(group="remember", exit_on_error=False)
     async def _remember_user(self, user: str) -> None:

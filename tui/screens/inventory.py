@@ -21,6 +21,7 @@ from textual.containers import Horizontal
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header
 
+from tui.frames import after_first_frames
 from tui.inventory import Inventory, ItemRow, SaveResult
 from tui.screens.confirm import ConfirmDialog
 from tui.screens.prompt import PromptDialog
@@ -56,6 +57,7 @@ class InventoryScreen(Screen[None]):
         self.rows: dict[str, ItemRow] = {}
         self._pictures: dict[str, bytes] = {}
         self._first = first
+        self._first_frames = first is not None  # until then: no picture (after_first_frames)
         self.sub_title = inventory.user  # before mount: no header update to race the first paint
 
     @property
@@ -73,12 +75,19 @@ class InventoryScreen(Screen[None]):
         yield Footer(show_command_palette=False)
 
     def on_mount(self) -> None:
-        since = None
-        if self._first is not None:
-            since, rows = self._first
-            self._first = None
-            self.show_rows(rows)
+        if self._first is None:
+            self.follow_changes()
+            return
+        since, rows = self._first
+        self._first = None
+        self.show_rows(rows)
+        after_first_frames(self, lambda: self._after_first_frames(since))
+
+    def _after_first_frames(self, since: int) -> None:
+        self._first_frames = False
         self.follow_changes(since)
+        if self._showing():
+            self.show_item()  # now with its picture
 
     # Showing ----------------------------------------------------------------
 
@@ -121,7 +130,7 @@ class InventoryScreen(Screen[None]):
         image = row.image if row else None
         digest = str(image.get("digest")) if image else None
         self.query_one(ItemPane).show(row, self._pictures.get(digest) if digest else None)
-        if image and digest not in self._pictures:
+        if image and digest not in self._pictures and not self._first_frames:
             self.load_picture(image)
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
