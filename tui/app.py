@@ -319,7 +319,7 @@ class ListsyncApp(App[int]):
     # Navigation --------------------------------------------------------------
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if self.kiosk and action in {"goto", "command_palette"}:
+        if self.kiosk and action in {"goto", "back", "command_palette"}:
             return False  # locked to the inventory (tui/docs/raspberry-pi.md, "A kiosk")
         if action in {"goto", "back"}:
             return self.session is not None and not isinstance(self.screen, ModalScreen)
@@ -368,11 +368,14 @@ class ListsyncApp(App[int]):
         ranked = sorted(screen.active_bindings.items(), key=lambda kv: (
             not kv[1].binding.show, 0 if kv[1].node is screen else 1 if kv[1].node is self else 2))
         for key, active in ranked:
+            if self.kiosk and active.binding.action == "quit":
+                continue  # a kiosk's quit is a staff chord, not a key for its customers
             text = active.binding.tooltip or active.binding.description
             if text and (key, text) not in seen:
                 seen.add((key, text))
                 keys.append((self._key_name(key), text))
-        keys.append(("ctrl+p", "Command palette"))
+        if not self.kiosk:
+            keys.append(("ctrl+p", "Command palette"))
         title = self.screen.title or self.screen.__class__.__name__
         self.push_screen(HelpScreen(str(title), keys))
 
