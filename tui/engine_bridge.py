@@ -50,13 +50,17 @@ def peer_row(peer: Any, old: PeerRow | None = None) -> PeerRow:
     """A PeerInfo (key, name, address, port, tls, fingerprint, source) as a row, keeping
     the sync state it had."""
     host = getattr(peer, "address", None) or getattr(peer, "host", "?")
+    # No advert (a peer added by hand): its URL's scheme says whether it uses TLS.
+    scheme = str(getattr(peer, "url", "")).partition("://")[0]
+    tls = getattr(peer, "tls", None) or {"ws": "disabled", "wss": "wss"}.get(scheme, "unknown")
     row = PeerRow(
         key=str(peer.key), name=str(getattr(peer, "name", None) or peer.key),
-        address=f"{host}:{peer.port}", tls=str(getattr(peer, "tls", None) or "unknown"),
+        address=f"{host}:{peer.port}", tls=str(tls),
         fingerprint=getattr(peer, "fingerprint", None), source=str(getattr(peer, "source", "mdns")),
     )
     if old is not None:
-        row = replace(row, activity=old.activity, done=old.done, total=old.total, error=old.error)
+        row = replace(row, activity=old.activity, done=old.done, total=old.total, error=old.error,
+                      check=old.check)
     return row
 
 
@@ -150,7 +154,8 @@ class NodeState:
         row = self.peers.get(key) or PeerRow(key=key, name=key, address=key, source="manual")
         error = getattr(ev, "error", None)
         self.peers[key] = replace(row, activity=str(ev.activity), done=int(ev.done or 0),
-                                  total=int(ev.total or 0), error=error)
+                                  total=int(ev.total or 0), error=error,
+                                  check=getattr(ev, "tls", None) or row.check)
         msgs: list[Any] = [self._peers()]
         activity = str(ev.activity)
         if activity == "idle" and key not in self._in_sync:

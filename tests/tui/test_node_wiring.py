@@ -16,7 +16,7 @@ from typing import Any
 
 import anyio
 import pytest
-from textual.widgets import Input, Static
+from textual.widgets import DataTable, Input, Static
 
 import engine
 from tests.tui.conftest import SIZE, answer, fill, settle, until
@@ -31,11 +31,12 @@ PASSWORD = "password"  # bob's password in the shipped allowlist
 
 
 @asynccontextmanager
-async def peer_node(root: Path, *, listen: bool = True) -> AsyncIterator[Any]:
+async def peer_node(root: Path, *, listen: bool = True, tls: str = "anonymous",
+                    ) -> AsyncIterator[Any]:
     """Another device: bob's own database in `root`, with the same starting list."""
     db = engine.open_user_db(root, "bob", "userdb", init=fill)
     db.resolver = engine.list_resolver
-    settings = engine.NodeSettings(tls="anonymous", **LOOPBACK)
+    settings = engine.NodeSettings(tls=tls, **LOOPBACK)
     try:
         async with engine.Node(db, data_dir=root, user="bob", password=PASSWORD,
                                settings=settings) as node:
@@ -142,6 +143,36 @@ async def test_syncing_with_a_peer_goes_idle_and_changes_flow_both_ways(
             body, "Beets", -3, device="kiosk-2", user="bob", now=0))
         await until(pilot, lambda: quantity(db, "Beets") == 1)
         await until(pilot, lambda: str(app.screen.query_one("#items").get_row_at(1)[1]) == "1")
+
+
+def tls_shown(app: Any, key: str) -> tuple[str, str]:
+    """(the peers table's TLS cell, the detail line) for a peer."""
+    table = app.screen.query_one("#peers", DataTable)
+    return str(table.get_cell(key, "tls")), str(app.screen.query_one("#peer-info").render())
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(("tls", "scheme", "before", "after"), [
+    ("anonymous", "wss", "not checked yet", "verified (tofu)"),
+    ("disabled", "ws", "disabled", "disabled"),
+])
+async def test_a_peer_added_by_url_shows_what_its_scheme_says_then_what_its_check_found(
+        make_app: Any, tmp_path: Path, tls: str, scheme: str, before: str, after: str) -> None:
+    app = make_app(start_node=True, node_options=LOOPBACK, password=PASSWORD)
+    async with peer_node(tmp_path / "peer", tls=tls) as peer, app.run_test(size=SIZE) as pilot:
+        await logged_in(app, pilot)
+        key = f"127.0.0.1:{peer.info.port}"
+        await pilot.press("f3", "a")
+        await answer(pilot, f"{scheme}://{key}/userdb")  # as the peer's listener screen shows it
+        await until(pilot, lambda: any(p.key == key for p in app.peers))
+        await settle(pilot)
+        cell, detail = tls_shown(app, key)
+        assert cell == before and f"TLS {before}" in detail
+        await pilot.press("enter")
+        await until(pilot, lambda: peer_state(app, peer.info.port).activity == "idle")
+        await settle(pilot)
+        cell, detail = tls_shown(app, key)
+        assert cell == after and f"TLS {after}" in detail
 
 
 @pytest.mark.anyio
