@@ -9,7 +9,6 @@ Engine failures are caught here, in `engine_call`, and shown as one sentence.
 from __future__ import annotations
 
 import contextlib
-import gc
 import importlib
 import inspect
 import logging
@@ -33,7 +32,7 @@ import engine
 from engine import EngineError
 from tui import prefs
 from tui.engine_bridge import CLOSE_SECONDS, NodeBridge, clock_text
-from tui.frames import after_first_frames
+from tui.frames import after_first_frames, collect_again
 from tui.inventory import Inventory, Opened, Opener, open_in_background, open_list
 from tui.messages import (
     ActivityEntry,
@@ -357,32 +356,12 @@ class ListsyncApp(App[int]):
             self.pop_screen()
 
     def action_help(self) -> None:
-        from tui.screens.help import HelpScreen
+        from tui.screens.help import HelpScreen, keys_of
 
         if isinstance(self.screen, HelpScreen):
             return
-        keys: list[tuple[str, str]] = []
-        seen: set[tuple[str, str]] = set()
-        screen = self.screen
-        # The footer's keys first (this screen's, then the app's), then everything else.
-        ranked = sorted(screen.active_bindings.items(), key=lambda kv: (
-            not kv[1].binding.show, 0 if kv[1].node is screen else 1 if kv[1].node is self else 2))
-        for key, active in ranked:
-            if self.kiosk and active.binding.action == "quit":
-                continue  # a kiosk's quit is a staff chord, not a key for its customers
-            text = active.binding.tooltip or active.binding.description
-            if text and (key, text) not in seen:
-                seen.add((key, text))
-                keys.append((self._key_name(key), text))
-        if not self.kiosk:
-            keys.append(("ctrl+p", "Command palette"))
         title = self.screen.title or self.screen.__class__.__name__
-        self.push_screen(HelpScreen(str(title), keys))
-
-    def _key_name(self, key: str) -> str:
-        return {"plus": "+", "minus": "-", "equals_sign": "=", "question_mark": "?",
-                "escape": "Esc", "enter": "Enter"}.get(key, key.upper() if key[:1] == "f"
-                                                         and key[1:].isdigit() else key)
+        self.push_screen(HelpScreen(str(title), keys_of(self.screen, kiosk=self.kiosk)))
 
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
@@ -396,15 +375,6 @@ class ListsyncApp(App[int]):
             title, help_text = text.split(": ", 1)
             yield SystemCommand(title, help_text, partial_goto(self, name))
         yield SystemCommand("Keys", "List every key of this screen", self.action_help)
-
-
-def collect_again() -> None:
-    """After the first paint, turn the cyclic GC back on (`listsync` starts with it off, see
-    tui/__main__.py). What starting made lives as long as the app: set it aside (freeze), so
-    no collection while someone types walks those ~200k objects."""
-    if not gc.isenabled():
-        gc.freeze()
-        gc.enable()
 
 
 def partial_goto(app: ListsyncApp, name: str) -> Callable[[], None]:
