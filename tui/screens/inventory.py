@@ -19,13 +19,14 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header
+from textual.widgets import DataTable, Header
 
 from tui.frames import after_first_frames
 from tui.inventory import Inventory, ItemRow, SaveResult
 from tui.screens.confirm import ConfirmDialog
 from tui.screens.prompt import PromptDialog
 from tui.widgets.item_pane import ItemPane
+from tui.widgets.keybar import KeyBar
 from tui.widgets.table import Table
 
 if TYPE_CHECKING:
@@ -72,7 +73,7 @@ class InventoryScreen(Screen[None]):
             table.add_column(Text("Qty", justify="right"), key="qty", width=6)
             yield table
             yield ItemPane()
-        yield Footer(show_command_palette=False)
+        yield KeyBar()
 
     def on_mount(self) -> None:
         if self._first is None:

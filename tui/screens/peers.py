@@ -14,11 +14,12 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Label, ProgressBar
+from textual.widgets import DataTable, Header, Label, ProgressBar
 
 from tui.messages import PeerRow
 from tui.screens.confirm import ConfirmDialog
 from tui.screens.prompt import PromptDialog
+from tui.widgets.keybar import KeyBar
 from tui.widgets.table import Table
 
 if TYPE_CHECKING:
@@ -72,7 +73,7 @@ class PeersScreen(Screen[None]):
                 yield Label("", id="peer-info", markup=False)
                 yield ProgressBar(total=None, show_eta=False, id="peer-progress")
                 yield Label("", id="peer-error", classes="problem", markup=False)
-        yield Footer(show_command_palette=False)
+        yield KeyBar()
 
     def on_mount(self) -> None:
         self.watch(self.app, "peers", self.show, init=True)
