@@ -9,9 +9,9 @@ from textual.dom import DOMNode
 
 
 def after_first_frames(node: DOMNode, callback: Callable[[], object]) -> None:
-    """Run `callback` after the next two frames. A screen's footer keys come a frame after
-    its content (Textual builds them once the screen's bindings are known); slow work (the
-    Node's import, a picture) would hold up that frame, if only by holding the GIL."""
+    """Run `callback` after the next two frames, so the screen and its key line are up
+    before slow work (the Node's import, a picture) starts: even in a thread it would hold
+    the GIL while they are drawn."""
     node.call_after_refresh(node.call_after_refresh, callback)
 
 

@@ -22,7 +22,7 @@ def key_name(key: str) -> str:
 
 
 def keys_of(screen: Screen[Any], *, kiosk: bool = False) -> list[tuple[str, str]]:
-    """(key, what it does) for every key that works on `screen`: its footer's first (the
+    """(key, what it does) for every key that works on `screen`: its key line's first (the
     screen's own, then the app's), then the rest. Keys the app's `check_action` turns off
     (a kiosk's screens and palette) are not in `active_bindings` at all."""
     keys: list[tuple[str, str]] = []
