@@ -13,13 +13,15 @@ import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine.errors import ConfigError, UsageError
 from engine.net.files import write_atomic
 from engine.net.modes import TLS_MODES, VALIDATION_MODES
-from engine.node import NodeSettings
 from engine.store.create import check_name
+
+if TYPE_CHECKING:
+    from engine.node import NodeSettings
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
 ENV_VAR = "LISTSYNC_CONFIG"
@@ -132,6 +134,10 @@ class Settings:
 
     def node_settings(self, *, identity_password: str | None = None) -> NodeSettings:
         """The Node's share of these settings."""
+        # Imported here: the node's events module loads the peers and listener-status code,
+        # which every command and the app's first paint would otherwise pay for.
+        from engine.node import NodeSettings
+
         return NodeSettings(
             tls=self.listener_tls, identity_path=self.listener_identity,
             identity_password=identity_password, host=self.listener_host,

@@ -9,10 +9,12 @@ Engine failures are caught here, in `engine_call`, and shown as one sentence.
 from __future__ import annotations
 
 import contextlib
+import importlib
 import inspect
 import logging
 import time
 from collections.abc import Callable, Iterable
+from concurrent.futures import Future
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TypeVar
@@ -30,7 +32,8 @@ import engine
 from engine import EngineError
 from tui import prefs
 from tui.engine_bridge import CLOSE_SECONDS, NodeBridge, clock_text
-from tui.inventory import Inventory
+from tui.frames import after_first_frames, collect_again
+from tui.inventory import Inventory, Opened, Opener, open_in_background, open_list
 from tui.messages import (
     ActivityEntry,
     ActivityLogged,
@@ -40,28 +43,22 @@ from tui.messages import (
     PeerRow,
     PeersUpdated,
 )
-from tui.screens.activity import ActivityScreen
-from tui.screens.help import HelpScreen
 from tui.screens.inventory import InventoryScreen
-from tui.screens.listener import ListenerScreen
 from tui.screens.login import LoginScreen
-from tui.screens.peers import PeersScreen
-from tui.screens.settings import SettingsScreen
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 MAX_ACTIVITY = 500  # lines kept in the activity log
 KIOSK_CHORD_SECONDS = 2.0  # kiosk: Ctrl+X must follow Ctrl+Q within this to quit
-SECTIONS: dict[str, type[Screen[Any]]] = {
-    "peers": PeersScreen,
-    "listener": ListenerScreen,
-    "activity": ActivityScreen,
-    "settings": SettingsScreen,
+# Screens past the first are imported when first shown: the inventory paints sooner.
+SECTIONS: dict[str, tuple[str, str]] = {
+    "peers": ("tui.screens.peers", "PeersScreen"),
+    "listener": ("tui.screens.listener", "ListenerScreen"),
+    "activity": ("tui.screens.activity", "ActivityScreen"),
+    "settings": ("tui.screens.settings", "SettingsScreen"),
 }
 NAV = Binding.Group("Screens")
-
-Opener = Callable[[Path, str, str], Any]  # (data dir, user, db name) -> Database
 
 
 @dataclass
@@ -107,7 +104,9 @@ class ListsyncApp(App[int]):
                  device: str | None = None, start_node: bool = True,
                  node_options: dict[str, Any] | None = None,
                  sync_with: str | None = None, settings: engine.Settings | None = None,
-                 kiosk: bool = False) -> None:
+                 kiosk: bool = False, opening: Future[Opened] | None = None) -> None:
+        """`opening`: the given user's list, already being opened (`open_in_background`);
+        by default, with a user and a password, it starts opening now."""
         super().__init__()
         self.data_dir = data_dir
         self.opener = opener
@@ -128,17 +127,31 @@ class ListsyncApp(App[int]):
         self._settings_given = settings is not None
         self.kiosk = kiosk
         self._quit_armed_at: float | None = None
+        if opening is None and user and password:
+            opening = open_in_background(opener, data_dir, user, db_name, device)
+        self._opening = opening
 
     # Start and login --------------------------------------------------------
 
     def get_default_screen(self) -> Screen[Any]:
+        if self._opening is not None and self.given_user and self.given_password:
+            # The first screen is the list itself: no stand-in to build, paint and replace.
+            # Nothing could be painted before it, so waiting here (rarely) costs nothing.
+            opening, self._opening = self._opening, None
+            try:
+                opened = opening.result()
+            except EngineError as err:
+                self.call_later(self.report, err)
+            else:
+                return self._home(self.given_user, self.given_password, opened)
         remembered = self.given_user or prefs.load_last_user(self.data_dir)
         return LoginScreen(user=remembered, fixed_user=self.given_user is not None)
 
     def on_mount(self) -> None:
         self.settings = self._load_settings()
-        if self.given_user and self.given_password:
-            self.log_in(self.given_user, self.given_password)
+        if self.session is not None:
+            self._logged_in(self.session.user)
+        self.call_after_refresh(collect_again)
 
     async def on_unmount(self) -> None:
         # Textual cancels workers at exit without waiting; wait for the Node's worker so
@@ -161,22 +174,37 @@ class ListsyncApp(App[int]):
 
     @work(group="login", exclusive=True)
     async def log_in(self, user: str, password: str) -> None:
-        db = await self.engine_call(self.opener, self.data_dir, user, self.db_name)
-        if db is None:
+        opened = await self.engine_call(open_list, self.opener, self.data_dir, user,
+                                        self.db_name, self.device)
+        if opened is None:
             return
+        home = self._home(user, password, opened)
+        # The inventory gets a screen stack (mode) of its own, so Esc never leads back to login.
+        self.add_mode("home", lambda: home)
+        await self.switch_mode("home")
+        self._logged_in(user)
+
+    def _home(self, user: str, password: str, opened: Opened) -> InventoryScreen:
+        inventory = opened.inventory
+        inventory.note_merges(self._merged)
+        self.session = Session(user, password, inventory.db, inventory, self.db_name)
+        log.info("logged in as %s", user)
+        return InventoryScreen(inventory, (opened.since, opened.rows))
+
+    def _logged_in(self, user: str) -> None:
+        # Once the inventory shows: remember the user, then start the network.
+        if self.start_node:
+            self.bridge.expected = True  # a peer added before the Node has loaded waits for it
+        after_first_frames(self, lambda: self._remember_user(user))
+        if self.start_node:
+            after_first_frames(self, self.run_node)
+
+    @work(group="remember", exit_on_error=False)
+    async def _remember_user(self, user: str) -> None:
         try:
-            prefs.save_last_user(self.data_dir, user)
+            await anyio.to_thread.run_sync(prefs.save_last_user, self.data_dir, user)
         except OSError as err:
             log.warning("could not remember the last user: %s", err)
-        inventory = Inventory(db, user=user, device=self.device)
-        inventory.note_merges(self._merged)
-        self.session = Session(user, password, db, inventory, self.db_name)
-        log.info("logged in as %s", user)
-        # The inventory gets a screen stack (mode) of its own, so Esc never leads back to login.
-        self.add_mode("home", lambda: InventoryScreen(inventory))
-        await self.switch_mode("home")
-        if self.start_node:
-            self.call_after_refresh(self.run_node)  # the inventory first, then the network
 
     def _merged(self, doc_id: str, merged_rev: str, losers: tuple[str, ...]) -> None:
         # Called by the store's resolver, possibly from a sync worker thread:
@@ -235,9 +263,11 @@ class ListsyncApp(App[int]):
         if self.sync_with is not None:
             ready = self.bridge.sync_with_peer(self.sync_with, ready)
         node_settings = await self.engine_call(self._node_settings)
-        if node_settings is not None:
-            await self.engine_call(partial_run(self.bridge, session, node_settings,
-                                               self.data_dir, ready))
+        if node_settings is None:
+            self.bridge.expected = False  # commands fail at once instead of waiting
+            return
+        await self.engine_call(partial_run(self.bridge, session, node_settings, self.data_dir,
+                                           ready))
 
     def _node_settings(self) -> engine.NodeSettings:
         password = None
@@ -288,7 +318,7 @@ class ListsyncApp(App[int]):
     # Navigation --------------------------------------------------------------
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if self.kiosk and action in {"goto", "command_palette"}:
+        if self.kiosk and action in {"goto", "back", "command_palette"}:
             return False  # locked to the inventory (tui/docs/raspberry-pi.md, "A kiosk")
         if action in {"goto", "back"}:
             return self.session is not None and not isinstance(self.screen, ModalScreen)
@@ -312,7 +342,8 @@ class ListsyncApp(App[int]):
         if name == "inventory":
             self.action_back()
             return
-        section = SECTIONS[name]
+        module, class_name = SECTIONS[name]
+        section: type[Screen[Any]] = getattr(importlib.import_module(module), class_name)
         if isinstance(self.screen, section):
             return
         if len(self.screen_stack) > 1:
@@ -325,27 +356,12 @@ class ListsyncApp(App[int]):
             self.pop_screen()
 
     def action_help(self) -> None:
+        from tui.screens.help import HelpScreen, keys_of
+
         if isinstance(self.screen, HelpScreen):
             return
-        keys: list[tuple[str, str]] = []
-        seen: set[tuple[str, str]] = set()
-        screen = self.screen
-        # The footer's keys first (this screen's, then the app's), then everything else.
-        ranked = sorted(screen.active_bindings.items(), key=lambda kv: (
-            not kv[1].binding.show, 0 if kv[1].node is screen else 1 if kv[1].node is self else 2))
-        for key, active in ranked:
-            text = active.binding.tooltip or active.binding.description
-            if text and (key, text) not in seen:
-                seen.add((key, text))
-                keys.append((self._key_name(key), text))
-        keys.append(("ctrl+p", "Command palette"))
         title = self.screen.title or self.screen.__class__.__name__
-        self.push_screen(HelpScreen(str(title), keys))
-
-    def _key_name(self, key: str) -> str:
-        return {"plus": "+", "minus": "-", "equals_sign": "=", "question_mark": "?",
-                "escape": "Esc", "enter": "Enter"}.get(key, key.upper() if key[:1] == "f"
-                                                         and key[1:].isdigit() else key)
+        self.push_screen(HelpScreen(str(title), keys_of(self.screen, kiosk=self.kiosk)))
 
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)

@@ -33,6 +33,7 @@ from tui.messages import (
 log = logging.getLogger(__name__)
 
 CLOSE_SECONDS = 5.0  # longest wait for the Node to stop cleanly before giving up
+START_SECONDS = 30.0  # longest a command waits for a Node that is still loading (a slow Pi)
 
 
 def clock_text(value: object = None) -> str:
@@ -49,13 +50,17 @@ def peer_row(peer: Any, old: PeerRow | None = None) -> PeerRow:
     """A PeerInfo (key, name, address, port, tls, fingerprint, source) as a row, keeping
     the sync state it had."""
     host = getattr(peer, "address", None) or getattr(peer, "host", "?")
+    # No advert (a peer added by hand): its URL's scheme says whether it uses TLS.
+    scheme = str(getattr(peer, "url", "")).partition("://")[0]
+    tls = getattr(peer, "tls", None) or {"ws": "disabled", "wss": "wss"}.get(scheme, "unknown")
     row = PeerRow(
         key=str(peer.key), name=str(getattr(peer, "name", None) or peer.key),
-        address=f"{host}:{peer.port}", tls=str(getattr(peer, "tls", None) or "unknown"),
+        address=f"{host}:{peer.port}", tls=str(tls),
         fingerprint=getattr(peer, "fingerprint", None), source=str(getattr(peer, "source", "mdns")),
     )
     if old is not None:
-        row = replace(row, activity=old.activity, done=old.done, total=old.total, error=old.error)
+        row = replace(row, activity=old.activity, done=old.done, total=old.total, error=old.error,
+                      check=old.check)
     return row
 
 
@@ -149,7 +154,8 @@ class NodeState:
         row = self.peers.get(key) or PeerRow(key=key, name=key, address=key, source="manual")
         error = getattr(ev, "error", None)
         self.peers[key] = replace(row, activity=str(ev.activity), done=int(ev.done or 0),
-                                  total=int(ev.total or 0), error=error)
+                                  total=int(ev.total or 0), error=error,
+                                  check=getattr(ev, "tls", None) or row.check)
         msgs: list[Any] = [self._peers()]
         activity = str(ev.activity)
         if activity == "idle" and key not in self._in_sync:
@@ -183,6 +189,9 @@ class NodeBridge:
     def __init__(self, post: Callable[[Any], object]) -> None:
         self._post = post
         self._node: Any = None
+        self._node_changed: anyio.Event | None = None
+        # A Node is on its way (the app starts one after the first paint): commands wait.
+        self.expected = False
         self.state = NodeState()
 
     async def run(self, db: Any, *, user: str, password: str, settings: Any,
@@ -192,6 +201,19 @@ class NodeBridge:
 
         `ready` runs once the Node is up (e.g. start the listener after a settings change).
         """
+        self.expected = True
+        try:
+            await self._run(db, user=user, password=password, settings=settings,
+                            data_dir=data_dir, db_name=db_name, ready=ready)
+        except anyio.get_cancelled_exc_class():
+            raise  # a restart with new settings, or quitting
+        except BaseException:
+            self.expected = False  # no Node is coming: commands fail at once
+            self._set_node(None)
+            raise
+
+    async def _run(self, db: Any, *, user: str, password: str, settings: Any, data_dir: Path,
+                   db_name: str, ready: Callable[[], Awaitable[None]] | None) -> None:
         # The Node's import (listener, httpx, zeroconf, cryptography) happens in a thread,
         # so the inventory paints while it loads.
         node_class = await anyio.to_thread.run_sync(lambda: engine.Node)
@@ -216,7 +238,7 @@ class NodeBridge:
 
     async def _follow(self, node: Any, events: Any,
                       ready: Callable[[], Awaitable[None]] | None) -> None:
-        self._node = node
+        self._set_node(node)
         try:
             for peer in node.peers():
                 self.state.peers[str(peer.key)] = peer_row(peer)
@@ -230,7 +252,13 @@ class NodeBridge:
                 for message in self.state.apply(event):
                     self._post(message)
         finally:
-            self._node = None
+            self._set_node(None)
+
+    def _set_node(self, node: Any) -> None:
+        self._node = node
+        if self._node_changed is not None:
+            self._node_changed.set()
+            self._node_changed = None
 
     async def _wind_down(self, node: Any, stopped: Any) -> None:
         # This worker is cancelled to restart with new settings, and at quit. Node's own
@@ -250,20 +278,29 @@ class NodeBridge:
             raise EngineError("Syncing is not running in this session.")
         return self._node
 
+    async def _running(self) -> Any:
+        """The Node, waiting for it if it is still loading (a command right after start)."""
+        with anyio.move_on_after(START_SECONDS):
+            while self._node is None and self.expected:
+                if self._node_changed is None:
+                    self._node_changed = anyio.Event()
+                await self._node_changed.wait()
+        return self._require()
+
     async def start_listener(self) -> None:
-        await self._require().start_listener()
+        await (await self._running()).start_listener()
 
     async def stop_listener(self) -> None:
-        await self._require().stop_listener()
+        await (await self._running()).stop_listener()
 
     async def start_sync(self, key_or_url: str) -> None:
-        await self._require().start_sync(key_or_url)
+        await (await self._running()).start_sync(key_or_url)
 
     async def stop_sync(self, key: str) -> None:
-        await self._require().stop_sync(key)
+        await (await self._running()).stop_sync(key)
 
     async def add_manual_peer(self, address: str) -> None:
-        self._require().add_manual_peer(address)
+        (await self._running()).add_manual_peer(address)
 
     def sync_with_peer(self, address: str, then: Callable[[], Awaitable[None]] | None = None,
                        ) -> Callable[[], Awaitable[None]]:
@@ -278,6 +315,6 @@ class NodeBridge:
         return ready
 
     async def forget_peer(self, key: str) -> None:
-        self._require().forget_peer(key)
+        (await self._running()).forget_peer(key)
         if self.state.peers.pop(key, None) is not None:
             self._post(PeersUpdated(tuple(self.state.peers.values())))

@@ -4,13 +4,16 @@ A thin layer over the engine's list API: reads are the merge of every live
 leaf (`read_list` + `items_view`); each edit is a pure inventory operation
 applied by `update_list`, which re-reads and retries when another writer saved
 first. These calls block (the store fsyncs), so screens run them in workers
-through `ListsyncApp.engine_call`.
+through `ListsyncApp.engine_call`. `open_in_background` opens a list in a
+thread while the app is still loading, so its first paint shows the items.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -33,6 +36,7 @@ from engine import (
 )
 
 Body = dict[str, Any]
+Opener = Callable[[Path, str, str], Any]  # (data dir, user, db name) -> Database
 
 
 @dataclass(frozen=True)
@@ -171,3 +175,40 @@ class Inventory:
 
         update_list(self.db, counted)
         return SaveResult(retries=attempts - 1)
+
+
+@dataclass(frozen=True)
+class Opened:
+    """A user's list, opened and read once: what the inventory's first paint shows."""
+
+    inventory: Inventory
+    since: int  # the database's update_seq the rows are as of
+    rows: list[ItemRow]
+
+
+def open_list(opener: Opener, data_dir: Path, user: str, db_name: str,
+              device: str | None = None) -> Opened:
+    """Open a user's database and read the list (blocking; EngineError if it cannot)."""
+    db = opener(data_dir, user, db_name)
+    try:
+        inventory = Inventory(db, user=user, device=device)
+        since = int(db.update_seq)
+        return Opened(inventory, since, inventory.items())
+    except BaseException:
+        db.close()
+        raise
+
+
+def open_in_background(opener: Opener, data_dir: Path, user: str, db_name: str,
+                       device: str | None = None) -> Future[Opened]:
+    """`open_list` in a thread of its own, started now: the disk work overlaps loading the UI."""
+    future: Future[Opened] = Future()
+
+    def run() -> None:
+        try:
+            future.set_result(open_list(opener, data_dir, user, db_name, device))
+        except BaseException as err:  # handed to whoever waits for the result
+            future.set_exception(err)
+
+    threading.Thread(target=run, name="listsync-open", daemon=True).start()
+    return future

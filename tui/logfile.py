@@ -11,8 +11,7 @@ import logging
 import logging.handlers
 from pathlib import Path
 
-from engine import ConfigError
-from tui.commands._tls_common import data_dir_of
+from engine import ConfigError, default_data_dir
 
 LOG_NAME = "listsync.log"
 MAX_BYTES = 1_000_000  # small files, few writes: kind to SD cards
@@ -23,7 +22,10 @@ def app_log_path(args: argparse.Namespace) -> Path:
     """--log-file (or [log] file), else <data dir>/listsync.log."""
     if getattr(args, "log_file", None):
         return Path(args.log_file).expanduser()
-    return data_dir_of(args) / LOG_NAME
+    # Not the commands' data_dir_of: its module loads cryptography, ~40 ms before first paint.
+    given = getattr(args, "data_dir", None)
+    data_dir = Path(given).expanduser() if given else default_data_dir()
+    return data_dir / LOG_NAME
 
 
 def configure_app_logging(args: argparse.Namespace) -> Path:

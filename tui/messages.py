@@ -41,13 +41,14 @@ class PeerRow:
     key: str
     name: str
     address: str  # host:port
-    tls: str = "anonymous"
+    tls: str = "anonymous"  # the advert's TLS mode; added by hand: "disabled" (ws://) or "wss"
     fingerprint: str | None = None
     source: str = "mdns"  # "mdns" or "manual"
     activity: str = "stopped"  # stopped | offline | connecting | idle | busy
     done: int = 0
     total: int = 0
     error: str | None = None
+    check: str | None = None  # once connected: skip | ca | pinned | tofu | none | failed
 
 
 @dataclass(frozen=True)

@@ -138,14 +138,27 @@ class ManualPeer:
 
     host: str
     port: int
+    tls: bool = True  # False: given as ws://, a listener without TLS
 
     def __str__(self) -> str:
-        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+        where = f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+        return where if self.tls else f"ws://{where}"
 
     @classmethod
     def parse(cls, text: str) -> ManualPeer:
-        """Parse "HOST:PORT" (IPv6 as "[ADDR]:PORT"); raises UsageError."""
+        """Parse "HOST:PORT" (TLS, the default), "wss://HOST:PORT" or "ws://HOST:PORT" (no TLS);
+        IPv6 as "[ADDR]:PORT". A sync URL's "/<db>" is ignored: syncing is with this device's
+        own database, as with discovered peers. Raises UsageError."""
         text = text.strip()
+        scheme, found, rest = text.partition("://")
+        if found and scheme.lower() not in {"ws", "wss"}:
+            raise UsageError(f"{text!r}: a peer's URL starts with ws:// or wss://.")
+        address = rest.split("/", 1)[0] if found else text
+        peer = cls._parse_address(address, text)
+        return peer if not found or scheme.lower() == "wss" else cls(peer.host, peer.port, False)
+
+    @classmethod
+    def _parse_address(cls, text: str, given: str) -> ManualPeer:
         host, sep, port_text = text.rpartition(":")
         bracketed = host.startswith("[") and host.endswith("]")
         if bracketed:
@@ -153,7 +166,7 @@ class ManualPeer:
         elif ":" in host:
             sep = ""  # a bare IPv6 address: the port is ambiguous
         if not sep or not host or not port_text.isdigit() or not 0 < int(port_text) < 65536:
-            raise UsageError(f"{text!r} is not HOST:PORT (IPv6 as [ADDRESS]:PORT).")
+            raise UsageError(f"{given!r} is not HOST:PORT (IPv6 as [ADDRESS]:PORT).")
         if bracketed:
             try:
                 ipaddress.IPv6Address(host.split("%")[0])
@@ -164,8 +177,9 @@ class ManualPeer:
         return cls(host, int(port_text))
 
     def as_peer(self) -> DiscoveredPeer:
+        txt = {} if self.tls else {TXT_TLS: "disabled"}  # so its url() is ws://
         return DiscoveredPeer(name=str(self), host=self.host, addresses=(self.host,),
-                              port=self.port, source="manual")
+                              port=self.port, txt=txt, source="manual")
 
 
 class ManualPeers:

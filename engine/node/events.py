@@ -91,6 +91,9 @@ class ReplicationChanged:
     done: int = 0
     total: int = 0
     error: str | None = None
+    # The peer's certificate, as last connected: the validation mode it passed (skip | ca |
+    # pinned | tofu), "none" (ws://, no TLS) or "failed"; None until it has connected.
+    tls: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,7 +19,7 @@ import anyio
 from anyio.abc import TaskGroup, TaskStatus
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
-from engine.errors import EngineError, UsageError
+from engine.errors import EngineError, TLSValidationError, UsageError
 from engine.net.advertise import Advertiser
 from engine.net.browse import Browser
 from engine.net.identity import listener_ssl_context
@@ -68,6 +68,7 @@ class Node:
         self._discovered: dict[str, PeerInfo] = {}
         self._replicators: dict[str, tuple[Replicator, anyio.CancelScope]] = {}
         self.replications: dict[str, ReplicationChanged] = {}
+        self._checks: dict[str, str] = {}  # key -> the check a connection must pass, or "none"
 
     # -- lifetime ---------------------------------------------------------------
 
@@ -248,6 +249,7 @@ class Node:
         replicator = Replicator(self.db, connector, config)
         scope = anyio.CancelScope()
         self._replicators[key] = (replicator, scope)
+        self._checks[key] = s.validation if tls else "none"
         self._task_group().start_soon(self._run_replicator, key, replicator, scope)
         return key
 
@@ -282,8 +284,14 @@ class Node:
                     self._set_replication(key, event)
 
     def _set_replication(self, key: str, status: ReplicatorStatus) -> None:
+        last = self.replications.get(key)
+        tls = last.tls if last is not None else None
+        if isinstance(status.error, TLSValidationError):
+            tls = "failed"
+        elif status.activity in (Activity.IDLE, Activity.BUSY):
+            tls = self._checks.get(key, tls)  # connected: the certificate passed that check
         event = ReplicationChanged(key, status.activity.value, status.done, status.total,
-                                   str(status.error) if status.error else None)
+                                   str(status.error) if status.error else None, tls)
         self.replications[key] = event
         self._emit(event)
 

@@ -51,12 +51,24 @@ def test_manual_peers_persist_across_reopen(tmp_path: Path) -> None:
                                                               "[fe80::1%eth0]:4984"]
 
 
+def test_manual_peers_given_as_urls_keep_whether_they_use_tls(tmp_path: Path) -> None:
+    peers = ManualPeers(tmp_path)
+    assert peers.add("wss://10.0.0.7:4984/userdb") is True  # as a listener screen shows it
+    assert peers.add("10.0.0.7:4984") is False  # the same peer: TLS is the default
+    assert peers.add("ws://till.local:5000") is True
+    reopened = ManualPeers(tmp_path).list()
+    assert [str(p) for p in reopened] == ["10.0.0.7:4984", "ws://till.local:5000"]
+    assert [p.as_peer().url("userdb") for p in reopened] == [
+        "wss://10.0.0.7:4984/userdb", "ws://till.local:5000/userdb"]
+
+
 def test_no_manual_peers_file_means_no_manual_peers(tmp_path: Path) -> None:
     assert ManualPeers(tmp_path / "not-yet").list() == []
 
 
 @pytest.mark.parametrize("text", ["10.0.0.7", "10.0.0.7:0", "10.0.0.7:99999", ":4984",
-                                  "fe80::1:4984", "[nonsense]:4984", "host:port"])
+                                  "fe80::1:4984", "[nonsense]:4984", "host:port",
+                                  "http://10.0.0.7:4984"])
 def test_malformed_manual_peers_are_refused(tmp_path: Path, text: str) -> None:
     with pytest.raises(UsageError):
         ManualPeers(tmp_path).add(text)

@@ -15,14 +15,11 @@ from engine.sync.auth import Allowlist
 from tests.helpers import run_cli
 from tui import cli
 
-pytestmark = pytest.mark.usefixtures("only_our_commands")
+pytestmark = pytest.mark.usefixtures("sample_allowlist")
 
 
 @pytest.fixture
-def only_our_commands(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    # Other branches' command modules may not exist here yet; test ours alone.
-    monkeypatch.setattr(cli, "COMMAND_MODULES",
-                        ["tui.commands.identity", "tui.commands.users", "tui.commands.trust"])
+def sample_allowlist(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     shipped = tmp_path / "shipped"
     shipped.mkdir()
     (shipped / "userallowlist.json").write_text('{"name": "bob", "password": "password"}\n')

@@ -73,8 +73,9 @@ async def test_user_option_asks_only_for_the_password(make_app: Any) -> None:
 async def test_user_and_password_open_straight_on_the_inventory(make_app: Any) -> None:
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
-        await until(pilot, lambda: isinstance(app.screen, InventoryScreen))
+        await until(pilot, lambda: isinstance(app.screen, InventoryScreen) and app.screen.rows)
         assert app.screen.title == "What's in Season?"
+        assert list(app.screen.rows) == [row.id for row in app.session.inventory.items()]
 
 
 @pytest.mark.anyio
@@ -103,6 +104,29 @@ async def test_help_lists_every_key_of_the_screen(make_app: Any) -> None:
         await pilot.press("escape")
         await settle(pilot)
         assert isinstance(app.screen, InventoryScreen)
+
+
+async def help_keys(app: Any, pilot: Any) -> set[str]:
+    await pilot.press("f1")
+    await settle(pilot)
+    assert isinstance(app.screen, HelpScreen)
+    table = app.screen.query_one(DataTable)
+    return {str(table.get_row_at(i)[0]) for i in range(table.row_count)}
+
+
+@pytest.mark.anyio
+async def test_kiosk_help_lists_only_keys_that_work_there(make_app: Any) -> None:
+    app = make_app(kiosk=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: isinstance(app.screen, InventoryScreen))
+        keys = await help_keys(app, pilot)
+        assert {"+", "-", "=", "a", "d", "F1"} <= keys
+        assert not keys & {"ctrl+q", "ctrl+p", "Esc", "F2", "F3", "F4", "F5", "F6"}
+        await pilot.press("escape")
+        await settle(pilot)
+        await pilot.press("ctrl+p", "escape", "f3")  # and indeed: none of them does anything
+        await settle(pilot)
+        assert isinstance(app.screen, InventoryScreen) and app.is_running
 
 
 @pytest.mark.anyio

@@ -10,14 +10,18 @@ from __future__ import annotations
 import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
-from textual.widgets import Input, Static
+from textual.widgets import DataTable, Input, Static
 
 import engine
 from tests.tui.conftest import SIZE, answer, fill, settle, until
+from tui.engine_bridge import NodeBridge
+from tui.messages import PeersUpdated
 from tui.screens.confirm import ConfirmDialog
 from tui.screens.inventory import InventoryScreen
 from tui.screens.peers import PeersScreen
@@ -27,11 +31,12 @@ PASSWORD = "password"  # bob's password in the shipped allowlist
 
 
 @asynccontextmanager
-async def peer_node(root: Path, *, listen: bool = True) -> AsyncIterator[Any]:
+async def peer_node(root: Path, *, listen: bool = True, tls: str = "anonymous",
+                    ) -> AsyncIterator[Any]:
     """Another device: bob's own database in `root`, with the same starting list."""
     db = engine.open_user_db(root, "bob", "userdb", init=fill)
     db.resolver = engine.list_resolver
-    settings = engine.NodeSettings(tls="anonymous", **LOOPBACK)
+    settings = engine.NodeSettings(tls=tls, **LOOPBACK)
     try:
         async with engine.Node(db, data_dir=root, user="bob", password=PASSWORD,
                                settings=settings) as node:
@@ -140,6 +145,36 @@ async def test_syncing_with_a_peer_goes_idle_and_changes_flow_both_ways(
         await until(pilot, lambda: str(app.screen.query_one("#items").get_row_at(1)[1]) == "1")
 
 
+def tls_shown(app: Any, key: str) -> tuple[str, str]:
+    """(the peers table's TLS cell, the detail line) for a peer."""
+    table = app.screen.query_one("#peers", DataTable)
+    return str(table.get_cell(key, "tls")), str(app.screen.query_one("#peer-info").render())
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(("tls", "scheme", "before", "after"), [
+    ("anonymous", "wss", "not checked yet", "verified (tofu)"),
+    ("disabled", "ws", "disabled", "disabled"),
+])
+async def test_a_peer_added_by_url_shows_what_its_scheme_says_then_what_its_check_found(
+        make_app: Any, tmp_path: Path, tls: str, scheme: str, before: str, after: str) -> None:
+    app = make_app(start_node=True, node_options=LOOPBACK, password=PASSWORD)
+    async with peer_node(tmp_path / "peer", tls=tls) as peer, app.run_test(size=SIZE) as pilot:
+        await logged_in(app, pilot)
+        key = f"127.0.0.1:{peer.info.port}"
+        await pilot.press("f3", "a")
+        await answer(pilot, f"{scheme}://{key}/userdb")  # as the peer's listener screen shows it
+        await until(pilot, lambda: any(p.key == key for p in app.peers))
+        await settle(pilot)
+        cell, detail = tls_shown(app, key)
+        assert cell == before and f"TLS {before}" in detail
+        await pilot.press("enter")
+        await until(pilot, lambda: peer_state(app, peer.info.port).activity == "idle")
+        await settle(pilot)
+        cell, detail = tls_shown(app, key)
+        assert cell == after and f"TLS {after}" in detail
+
+
 @pytest.mark.anyio
 async def test_a_wrong_password_shows_the_auth_error(make_app: Any, tmp_path: Path) -> None:
     app = make_app(start_node=True, node_options=LOOPBACK, password="not-bobs")
@@ -179,3 +214,33 @@ async def test_stopping_the_listener_with_a_client_connected_asks_first(
         await until(pilot, lambda: not app.listener.running)
         assert not listening(port)
         await until(pilot, lambda: peer.replications[key].activity not in {"idle", "busy"})
+
+
+@pytest.mark.anyio
+async def test_a_peer_added_while_the_node_still_loads_is_added_once_it_has(
+        db: Any, tmp_path: Path) -> None:
+    added = anyio.Event()
+
+    def post(message: Any) -> None:
+        if isinstance(message, PeersUpdated) and any(
+                p.key == "127.0.0.1:4984" and p.source == "manual" for p in message.peers):
+            added.set()
+
+    bridge = NodeBridge(post)
+    bridge.expected = True  # as the app sets it at login, before the Node's worker starts
+    settings = engine.NodeSettings(tls="anonymous", **LOOPBACK)
+    with anyio.fail_after(20):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(bridge.add_manual_peer, "127.0.0.1:4984")
+            await anyio.wait_all_tasks_blocked()  # the command waits: no Node yet
+            tg.start_soon(partial(bridge.run, db, user="bob", password=PASSWORD,
+                                  settings=settings, data_dir=tmp_path))
+            await added.wait()
+            tg.cancel_scope.cancel()
+
+
+@pytest.mark.anyio
+async def test_a_command_with_no_node_coming_fails_at_once() -> None:
+    bridge = NodeBridge(lambda message: None)
+    with anyio.fail_after(5), pytest.raises(engine.EngineError, match="not running"):
+        await bridge.add_manual_peer("127.0.0.1:4984")

@@ -30,17 +30,22 @@ def configure_logging(log_file: Path, *, debug: bool) -> None:
 
 
 def run_app(args: argparse.Namespace) -> int:
-    from tui.app import ListsyncApp
     from tui.commands._settings import settings_of
+    from tui.inventory import open_in_background
     from tui.logfile import configure_app_logging
 
     settings = settings_of(args)  # also fills --data-dir, --user, --log-file, --kiosk
     data_dir = Path(args.data_dir).expanduser() if args.data_dir else default_data_dir()
     configure_app_logging(args)  # the file only (anyio's TLS handshake errors included)
+    password = os.environ.get("LISTSYNC_PASSWORD") or None
+    # The list opens while Textual loads (~0.2 s), so its disk work is off the first paint's path.
+    opening = (open_in_background(open_list_db, data_dir, args.user, args.db)
+               if args.user and password else None)
+    from tui.app import ListsyncApp
+
     app = ListsyncApp(
         data_dir=data_dir, opener=open_list_db, db_name=args.db, user=args.user,
-        password=os.environ.get("LISTSYNC_PASSWORD") or None, settings=settings,
-        kiosk=bool(args.kiosk),
+        password=password, settings=settings, kiosk=bool(args.kiosk), opening=opening,
     )
     app.run()
     return app.return_code or 0

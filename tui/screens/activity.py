@@ -15,11 +15,12 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Label
+from textual.widgets import DataTable, Header, Label
 
 from tui.messages import ActivityEntry
 from tui.screens.confirm import ConfirmDialog
 from tui.screens.lost import LostDialog, compare
+from tui.widgets.keybar import KeyBar
 from tui.widgets.table import Table
 
 if TYPE_CHECKING:
@@ -51,7 +52,7 @@ class ActivityScreen(Screen[None]):
         table.add_column("What", key="text", width=54)  # fits 80 columns; full text below
         yield table
         yield Label("", id="activity-detail", markup=False)
-        yield Footer(show_command_palette=False)
+        yield KeyBar()
 
     def on_mount(self) -> None:
         self._shown = 0

@@ -19,12 +19,14 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header
+from textual.widgets import DataTable, Header
 
+from tui.frames import after_first_frames
 from tui.inventory import Inventory, ItemRow, SaveResult
 from tui.screens.confirm import ConfirmDialog
 from tui.screens.prompt import PromptDialog
 from tui.widgets.item_pane import ItemPane
+from tui.widgets.keybar import KeyBar
 from tui.widgets.table import Table
 
 if TYPE_CHECKING:
@@ -48,11 +50,16 @@ class InventoryScreen(Screen[None]):
         Binding("p", "picture", "Picture", tooltip="Change the picture (from a file)"),
     ]
 
-    def __init__(self, inventory: Inventory) -> None:
+    def __init__(self, inventory: Inventory, first: tuple[int, list[ItemRow]] | None = None,
+                 ) -> None:
+        """`first`: (update_seq, rows) already read, so the first paint shows the items."""
         super().__init__()
         self.inventory = inventory
         self.rows: dict[str, ItemRow] = {}
         self._pictures: dict[str, bytes] = {}
+        self._first = first
+        self._first_frames = first is not None  # until then: no picture (after_first_frames)
+        self.sub_title = inventory.user  # before mount: no header update to race the first paint
 
     @property
     def listsync(self) -> ListsyncApp:
@@ -66,11 +73,22 @@ class InventoryScreen(Screen[None]):
             table.add_column(Text("Qty", justify="right"), key="qty", width=6)
             yield table
             yield ItemPane()
-        yield Footer(show_command_palette=False)
+        yield KeyBar()
 
     def on_mount(self) -> None:
-        self.sub_title = self.inventory.user
-        self.follow_changes()
+        if self._first is None:
+            self.follow_changes()
+            return
+        since, rows = self._first
+        self._first = None
+        self.show_rows(rows)
+        after_first_frames(self, lambda: self._after_first_frames(since))
+
+    def _after_first_frames(self, since: int) -> None:
+        self._first_frames = False
+        self.follow_changes(since)
+        if self._showing():
+            self.show_item()  # now with its picture
 
     # Showing ----------------------------------------------------------------
 
@@ -113,7 +131,7 @@ class InventoryScreen(Screen[None]):
         image = row.image if row else None
         digest = str(image.get("digest")) if image else None
         self.query_one(ItemPane).show(row, self._pictures.get(digest) if digest else None)
-        if image and digest not in self._pictures:
+        if image and digest not in self._pictures and not self._first_frames:
             self.load_picture(image)
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
@@ -137,11 +155,13 @@ class InventoryScreen(Screen[None]):
         return self.is_attached and bool(self.query("#items"))
 
     @work(group="feed", exclusive=True)
-    async def follow_changes(self) -> None:
-        """Reload whenever the database grows: our saves, other processes, peers."""
+    async def follow_changes(self, since: int | None = None) -> None:
+        """Reload whenever the database grows: our saves, other processes, peers.
+        `since`: the rows shown are as of this sequence number (None: read them first)."""
         db = self.inventory.db
-        since = await self.listsync.engine_call(lambda: db.update_seq)
-        await self.reload()
+        if since is None:
+            since = await self.listsync.engine_call(lambda: db.update_seq)
+            await self.reload()
         async for _seq in db.subscribe(since or 0):
             await self.reload()
 

@@ -15,10 +15,11 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Label, Static
+from textual.widgets import DataTable, Header, Label, Static
 
 from tui.messages import ListenerView
 from tui.screens.confirm import ConfirmDialog
+from tui.widgets.keybar import KeyBar
 from tui.widgets.table import Table
 
 if TYPE_CHECKING:
@@ -46,7 +47,7 @@ class ListenerScreen(Screen[None]):
             table = Table(id="clients")
             table.add_columns("User", "Address", "Since")
             yield table
-        yield Footer(show_command_palette=False)
+        yield KeyBar()
 
     def on_mount(self) -> None:
         self.watch(self.app, "listener", self.show, init=True)

@@ -10,7 +10,9 @@ from textual.app import ComposeResult
 from textual.containers import Center, Vertical
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Footer, Input, Label, Static
+from textual.widgets import Input, Label, Static
+
+from tui.widgets.keybar import KeyBar
 
 
 def name_problem(user: str) -> str | None:
@@ -52,7 +54,7 @@ class LoginScreen(Screen[None]):
             yield Label("Password (shown to peers you sync with)")
             yield Input(placeholder="password", password=True, id="password")
             yield Label("", id="problem", classes="problem")
-        yield Footer(show_command_palette=False)
+        yield KeyBar()
 
     def on_mount(self) -> None:
         if self.fixed_user or self.user:
@@ -71,3 +73,4 @@ class LoginScreen(Screen[None]):
             return
         self.query_one("#problem", Label).update("Opening your list…")
         self.post_message(self.Submitted(user, password))
+

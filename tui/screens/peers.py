@@ -14,11 +14,12 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Label, ProgressBar
+from textual.widgets import DataTable, Header, Label, ProgressBar
 
 from tui.messages import PeerRow
 from tui.screens.confirm import ConfirmDialog
 from tui.screens.prompt import PromptDialog
+from tui.widgets.keybar import KeyBar
 from tui.widgets.table import Table
 
 if TYPE_CHECKING:
@@ -26,6 +27,15 @@ if TYPE_CHECKING:
 
 STATE_STYLE = {"busy": "bold green", "idle": "green", "connecting": "yellow",
                "offline": "red", "stopped": "dim"}
+
+
+def tls_text(peer: PeerRow) -> str:
+    """What is known of TLS with a peer: how its certificate was checked, once connected;
+    before that, what its advert says, or (added by hand) its URL's scheme."""
+    if peer.check is not None:
+        return {"none": "disabled", "failed": "check failed", "skip": "not verified (skip)",
+                }.get(peer.check, f"verified ({peer.check})")
+    return "not checked yet" if peer.tls == "wss" else peer.tls
 
 
 def progress_text(peer: PeerRow) -> str:
@@ -63,7 +73,7 @@ class PeersScreen(Screen[None]):
                 yield Label("", id="peer-info", markup=False)
                 yield ProgressBar(total=None, show_eta=False, id="peer-progress")
                 yield Label("", id="peer-error", classes="problem", markup=False)
-        yield Footer(show_command_palette=False)
+        yield KeyBar()
 
     def on_mount(self) -> None:
         self.watch(self.app, "peers", self.show, init=True)
@@ -82,7 +92,7 @@ class PeersScreen(Screen[None]):
         for peer in peers:
             state = Text(peer.activity, style=STATE_STYLE.get(peer.activity, ""))
             name = peer.name + (" (manual)" if peer.source == "manual" else "")
-            table.add_row(Text(name), Text(peer.address), Text(peer.tls), state,
+            table.add_row(Text(name), Text(peer.address), Text(tls_text(peer)), state,
                           progress_text(peer), key=peer.key)
         keys = [p.key for p in peers]
         if selected is not None and selected.key in keys:
@@ -102,7 +112,7 @@ class PeersScreen(Screen[None]):
             bar.display = False
             self.query_one("#peer-error", Label).update("")
             return
-        info.update(f"{peer.name} at {peer.address} · TLS {peer.tls}\n"
+        info.update(f"{peer.name} at {peer.address} · TLS {tls_text(peer)}\n"
                     f"Fingerprint: {peer.fingerprint or '-'}")
         bar.display = peer.total > 0 and peer.activity in {"busy", "connecting"}
         if bar.display:
@@ -121,7 +131,7 @@ class PeersScreen(Screen[None]):
             if address:
                 self.call_bridge("add_manual_peer", address)
 
-        self.app.push_screen(PromptDialog("Peer address (host:port or wss:// URL):",
+        self.app.push_screen(PromptDialog("Peer address (host:port, or a ws:// or wss:// URL):",
                                           placeholder="192.168.1.20:4984"), done)
 
     def action_forget(self) -> None:

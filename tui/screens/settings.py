@@ -12,9 +12,10 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Input, Label, Select
+from textual.widgets import Header, Input, Label, Select
 
 from engine import ConfigError, EngineError, Settings
+from tui.widgets.keybar import KeyBar
 from tui.widgets.tick import Tick
 
 if TYPE_CHECKING:
@@ -72,7 +73,7 @@ class SettingsScreen(Screen[None]):
             yield Label("Service name")
             yield Input(s.listener_service_name or "", placeholder="default: user@host",
                         compact=True, id="service_name")
-        yield Footer(show_command_palette=False)
+        yield KeyBar()
 
     def read_form(self) -> Settings:
         port_text = self.query_one("#port", Input).value.strip() or "0"

@@ -20,13 +20,24 @@ class ItemPane(Vertical):
     ItemPane Picture { height: 11; margin: 1 0; }
     """
 
+    def __init__(self) -> None:
+        super().__init__()
+        self._shown: tuple[ItemRow | None, bytes | None] | None = None
+
     def compose(self) -> ComposeResult:
         yield Label("", id="item-name", markup=False)
         yield Picture(id="item-picture")
         yield Label("", id="item-qty")
         yield Label("", id="item-last", markup=False)
 
+    def on_mount(self) -> None:
+        if self._shown is not None:
+            self.show(*self._shown)
+
     def show(self, row: ItemRow | None, picture: bytes | None) -> None:
+        if not self.is_mounted:  # the screen's first rows come before our labels exist
+            self._shown = (row, picture)
+            return
         name = self.query_one("#item-name", Label)
         if row is None:
             name.update("Nothing selected")

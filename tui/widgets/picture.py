@@ -8,8 +8,8 @@ colours. No terminal queries, so it renders the same in tests as on a Pi.
 from __future__ import annotations
 
 import io
+from typing import TYPE_CHECKING
 
-from PIL import Image, UnidentifiedImageError
 from rich.console import Console, ConsoleOptions, RenderResult
 from rich.segment import Segment
 from rich.style import Style
@@ -17,16 +17,21 @@ from textual.app import RenderResult as TextualRenderResult
 from textual.reactive import reactive
 from textual.widget import Widget
 
+if TYPE_CHECKING:
+    from PIL.Image import Image
+
 
 class HalfBlocks:
     """A Rich renderable: a PIL image fitted into width x height cells, aspect kept."""
 
-    def __init__(self, image: Image.Image, width: int, height: int) -> None:
+    def __init__(self, image: Image, width: int, height: int) -> None:
         self.image = image.convert("RGB")
         self.width = max(1, width)
         self.height = max(1, height)
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        from PIL import Image
+
         # A cell is about twice as tall as wide and holds two pixel rows: pixels come out square.
         scale = min(self.width / self.image.width, self.height * 2 / self.image.height)
         size = (max(1, round(self.image.width * scale)), max(1, round(self.image.height * scale)))
@@ -56,13 +61,16 @@ class Picture(Widget):
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
-        self._image: Image.Image | None = None
+        self._image: Image | None = None
         self._note = "no picture"
 
     def watch_data(self, data: bytes | None) -> None:
         self._image = None
         self._note = "no picture"
         if data:
+            # PIL loads with the first picture, after the list has painted.
+            from PIL import Image, UnidentifiedImageError
+
             try:
                 with Image.open(io.BytesIO(data)) as image:
                     image.load()
