@@ -56,8 +56,11 @@ def free_port() -> int:
 
 def listening(port: int) -> bool:
     """Whether something listens on 127.0.0.1:port (binding it fails while a listener holds it;
-    a bare TCP connect would leave the listener a half-open client to clean up)."""
+    a bare TCP connect would leave the listener a half-open client to clean up). With
+    SO_REUSEADDR, a closed connection left in TIME-WAIT on that port does not count;
+    a listening socket still does."""
     with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind(("127.0.0.1", port))
         except OSError:
