@@ -72,24 +72,11 @@ def revs_diff(db: Database, wanted: dict[str, list[str]]) -> dict[str, tuple[lis
 
 def get_revs(db: Database, keys: list[tuple[str, str]]) -> list[Revision | None]:
     """`Database.get_rev` for each key, under one lock and catch-up for the batch."""
-    out: list[Revision | None] = []
-    with db._reading():
-        # Fetched after the catch-up: a reload replaces the index and the journal.
-        docs, cache, read, max_history = db._index.docs, db._cache, db._journal.read, db.max_history
-        for doc_id, rev in keys:
-            tree = docs.get(revs.check_doc_id(doc_id))
-            node = None if tree is None else tree.nodes.get(rev)
-            if tree is None or node is None:
-                out.append(None)
-                continue
-            body = None
-            if node.loc is not None:
-                # Bulk reads bypass the LRU: they would only evict what single reads reuse.
-                data = cache.get(node.loc[0])
-                body = unpack_body(read(*node.loc) if data is None else data)
-            out.append(Revision(doc_id, rev, node.deleted, body,
-                                tree.history(rev, max_history)))
-    return out
+    for doc_id, _ in keys:
+        revs.check_doc_id(doc_id)
+    return [None if got is None else
+            Revision(doc_id, rev, got[0], None if got[1] is None else unpack_body(got[1]), got[2])
+            for (doc_id, rev), got in zip(keys, get_packed(db, keys), strict=True)]
 
 
 def get_packed(db: Database, keys: list[tuple[str, str]]
@@ -107,6 +94,7 @@ def get_packed(db: Database, keys: list[tuple[str, str]]
                 continue
             data = None
             if node.loc is not None:
+                # Bulk reads bypass the LRU: they would only evict what single reads reuse.
                 data = cache.get(node.loc[0])
                 if data is None:
                     data = read(*node.loc)
