@@ -8,29 +8,24 @@ process on this database, like the `run` service) are listed when it opens.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.screen import Screen
 from textual.widgets import DataTable, Header, Label
 
 from tui.messages import ActivityEntry
+from tui.screens.base import AppScreen
 from tui.screens.confirm import ConfirmDialog
 from tui.screens.lost import LostDialog, compare
 from tui.widgets.keybar import KeyBar
 from tui.widgets.table import Table
 
-if TYPE_CHECKING:
-    from tui.app import ListsyncApp
-
 KIND_STYLE = {"error": "bold red", "conflict": "bold yellow", "sync": "green",
               "listener": "cyan", "peer": "blue"}
 
 
-class ActivityScreen(Screen[None]):
+class ActivityScreen(AppScreen):
     """The activity log, from `ListsyncApp.activity`; follows new lines at the bottom."""
 
     TITLE = "Activity"
@@ -39,10 +34,6 @@ class ActivityScreen(Screen[None]):
         Binding("r", "restore", "Restore loser", tooltip="Restore what lost (asks first)"),
         Binding("escape", "app.back", "Back"),
     ]
-
-    @property
-    def listsync(self) -> ListsyncApp:
-        return self.app  # type: ignore[return-value]
 
     def compose(self) -> ComposeResult:
         yield Header(icon="≡")  # in the Linux console font, unlike ⭘

@@ -11,31 +11,28 @@ from collections.abc import Callable
 from dataclasses import replace
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
-from textual.screen import Screen
 from textual.widgets import DataTable, Header
 
 from tui.frames import after_first_frames
 from tui.inventory import Inventory, ItemRow, SaveResult
+from tui.screens.base import AppScreen
 from tui.screens.confirm import ConfirmDialog
 from tui.screens.prompt import PromptDialog
 from tui.widgets.item_pane import ItemPane
 from tui.widgets.keybar import KeyBar
 from tui.widgets.table import Table
 
-if TYPE_CHECKING:
-    from tui.app import ListsyncApp
-
 QTY = Binding.Group("Qty", compact=True)
 
 
-class InventoryScreen(Screen[None]):
+class InventoryScreen(AppScreen):
     """The list of items (name, quantity) with a pane for the selected one."""
 
     TITLE = "What's in Season?"
@@ -60,10 +57,6 @@ class InventoryScreen(Screen[None]):
         self._first = first
         self._first_frames = first is not None  # until then: no picture (after_first_frames)
         self.sub_title = inventory.user  # before mount: no header update to race the first paint
-
-    @property
-    def listsync(self) -> ListsyncApp:
-        return self.app  # type: ignore[return-value]
 
     def compose(self) -> ComposeResult:
         yield Header(icon="≡")  # in the Linux console font, unlike ⭘

@@ -6,27 +6,22 @@ fingerprint), who is connected and how many connections are busy.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from rich.markup import escape
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.screen import Screen
 from textual.widgets import DataTable, Header, Label, Static
 
 from tui.messages import ListenerView
+from tui.screens.base import AppScreen
 from tui.screens.confirm import ConfirmDialog
 from tui.widgets.keybar import KeyBar
 from tui.widgets.table import Table
 
-if TYPE_CHECKING:
-    from tui.app import ListsyncApp
 
-
-class ListenerScreen(Screen[None]):
+class ListenerScreen(AppScreen):
     """The listener's state, from `ListsyncApp.listener`."""
 
     TITLE = "Listener"
@@ -34,10 +29,6 @@ class ListenerScreen(Screen[None]):
         Binding("s", "toggle", "Start/stop"),
         Binding("escape", "app.back", "Back"),
     ]
-
-    @property
-    def listsync(self) -> ListsyncApp:
-        return self.app  # type: ignore[return-value]
 
     def compose(self) -> ComposeResult:
         yield Header(icon="≡")  # in the Linux console font, unlike ⭘

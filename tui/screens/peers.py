@@ -6,24 +6,19 @@ table shows its fingerprint, progress of a large sync, and its last error.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.screen import Screen
 from textual.widgets import DataTable, Header, Label, ProgressBar
 
 from tui.messages import PeerRow
+from tui.screens.base import AppScreen
 from tui.screens.confirm import ConfirmDialog
 from tui.screens.prompt import PromptDialog
 from tui.widgets.keybar import KeyBar
 from tui.widgets.table import Table
-
-if TYPE_CHECKING:
-    from tui.app import ListsyncApp
 
 STATE_STYLE = {"busy": "bold green", "idle": "green", "connecting": "yellow",
                "offline": "red", "stopped": "dim"}
@@ -44,7 +39,7 @@ def progress_text(peer: PeerRow) -> str:
     return f"{min(100, 100 * peer.done // peer.total)}%"
 
 
-class PeersScreen(Screen[None]):
+class PeersScreen(AppScreen):
     """Peers and their replication state, from `ListsyncApp.peers`."""
 
     TITLE = "Peers"
@@ -54,10 +49,6 @@ class PeersScreen(Screen[None]):
         Binding("d", "forget", "Forget"),
         Binding("escape", "app.back", "Back"),
     ]
-
-    @property
-    def listsync(self) -> ListsyncApp:
-        return self.app  # type: ignore[return-value]
 
     def compose(self) -> ComposeResult:
         yield Header(icon="≡")  # in the Linux console font, unlike ⭘

@@ -6,20 +6,15 @@ checks, saves and restarts syncing with the new settings; Esc leaves without sav
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid, VerticalScroll
-from textual.screen import Screen
 from textual.widgets import Header, Input, Label, Select
 
 from engine import ConfigError, EngineError, Settings
+from tui.screens.base import AppScreen
 from tui.widgets.keybar import KeyBar
 from tui.widgets.tick import Tick
-
-if TYPE_CHECKING:
-    from tui.app import ListsyncApp
 
 TLS_HELP = {
     "anonymous": "anonymous (self-signed cert made at start)",
@@ -35,7 +30,7 @@ VALIDATION_HELP = {
 }
 
 
-class SettingsScreen(Screen[None]):
+class SettingsScreen(AppScreen):
     """A form over the settings file's [listener] and [sync] keys."""
 
     TITLE = "Settings"
@@ -44,10 +39,6 @@ class SettingsScreen(Screen[None]):
         Binding("ctrl+s", "save", "Save & apply"),
         Binding("escape", "app.back", "Back"),
     ]
-
-    @property
-    def listsync(self) -> ListsyncApp:
-        return self.app  # type: ignore[return-value]
 
     def compose(self) -> ComposeResult:
         s = self.listsync.settings
