@@ -23,13 +23,8 @@ def save_one(db: Database, doc_id: str, body: dict[str, Any], rev: str | None) -
     revs.check_doc_id(doc_id)
     refs = revs.check_body_refs(body)
     with db._writing():
-        parent = db._edit_parent(doc_id, rev)
-        if refs:
-            db._require_refs(refs)
-        new_rev = revs.make_rev_id(parent, False, body)
-        db._commit([("R", [db._index.update_seq + 1, doc_id, new_rev,
-                           [parent] if parent else [], False],
-                     db._journal.pack_body(body))])
+        new_rev, item = _edit(db, doc_id, body, rev, refs, db._seq())
+        db._commit([item])
     db._notify()
     return new_rev
 
@@ -45,20 +40,24 @@ def save_many(db: Database, edits: list[tuple[str, dict[str, Any], str | None]])
     with db._writing():
         items: list[Item] = []
         new_revs = []
-        seq = db._index.update_seq + 1
-        pack, make_rev_id, docs = db._journal.pack_body, revs.make_rev_id, db._index.docs
+        seq = db._seq()
         for (doc_id, body, rev), refs in zip(edits, all_refs, strict=True):
-            # (A new document needs no parent lookup: the common case of a batch.)
-            parent = None if rev is None and doc_id not in docs else db._edit_parent(
-                doc_id, rev)
-            if refs:
-                db._require_refs(refs)
-            new_rev = make_rev_id(parent, False, body)
-            items.append(("R", [seq, doc_id, new_rev, [parent] if parent else [], False],
-                          pack(body)))
+            new_rev, item = _edit(db, doc_id, body, rev, refs, seq)
+            items.append(item)
             new_revs.append(new_rev)
             seq += 1
         if items:
             db._commit(items)
     db._notify()
     return new_revs
+
+
+def _edit(db: Database, doc_id: str, body: dict[str, Any], rev: str | None,
+          refs: list[dict[str, Any]], seq: int) -> tuple[str, Item]:
+    """The new rev id and journal record of one checked edit (caller holds the write lock)."""
+    parent = db._edit_parent(doc_id, rev)
+    if refs:
+        db._require_refs(refs)
+    new_rev = revs.make_rev_id(parent, False, body)
+    return new_rev, ("R", [seq, doc_id, new_rev, [parent] if parent else [], False],
+                     db._journal.pack_body(body))
