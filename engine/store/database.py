@@ -10,7 +10,8 @@ from __future__ import annotations
 import os
 import threading
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -385,17 +386,24 @@ class Database:
     def _notify(self) -> None:
         self._feed.notify()
 
+    @contextmanager
+    def held_if_idle(self) -> Iterator[bool]:
+        """Hold this database's in-process lock if no other thread has it, without
+        waiting; yields whether it is held (then calls on this thread don't block on it)."""
+        held = self._mutex.acquire(blocking=False)
+        try:
+            yield held
+        finally:
+            if held:
+                self._mutex.release()
+
     def _journal_unchanged(self) -> bool:
         """True if no other process appended or compacted since we last looked (a stat
         and a read); False when unsure, e.g. while another thread holds the handle."""
-        if not self._mutex.acquire(blocking=False):
-            return False
-        try:
+        with self.held_if_idle() as held:
             journal = self._journal
-            return (not self._closed and journal.size_on_disk()[0] == journal.ino
+            return (held and not self._closed and journal.size_on_disk()[0] == journal.ino
                     and not journal.more_after_end())
-        finally:
-            self._mutex.release()
 
     async def subscribe(self, since: int = 0) -> AsyncIterator[int]:
         """Yield update_seq each time it grows past what was last yielded; wakes at

@@ -36,13 +36,10 @@ async def run_db(db: Database, small: bool, fn: Callable[[*Ts], T], *args: *Ts) 
     """Blocking store work: on a worker thread, or inline when `small` and the database
     is not busy in another thread. A thread hop costs 0.1-1 ms, more than a few
     documents' work; inline work never waits for another thread's write (try-lock)."""
-    # The store's in-process mutex (private; without it, always the thread).
-    mutex = getattr(db, "_mutex", None) if small else None
-    if mutex is not None and mutex.acquire(blocking=False):
-        try:
-            return fn(*args)
-        finally:
-            mutex.release()
+    if small:
+        with db.held_if_idle() as idle:
+            if idle:
+                return fn(*args)
     return await anyio.to_thread.run_sync(fn, *args)
 
 
