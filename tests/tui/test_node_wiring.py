@@ -179,6 +179,29 @@ async def test_a_peer_added_by_url_shows_what_its_scheme_says_then_what_its_chec
 
 
 @pytest.mark.anyio
+async def test_a_peer_whose_certificate_fails_the_check_shows_check_failed(
+        make_app: Any, tmp_path: Path) -> None:
+    # "ca" validation against the system's CAs: the peer's self-made certificate fails it.
+    app = make_app(start_node=True, node_options=dict(LOOPBACK, validation="ca"),
+                   password=PASSWORD)
+    async with peer_node(tmp_path / "peer") as peer, app.run_test(size=SIZE) as pilot:
+        await logged_in(app, pilot)
+        key = f"127.0.0.1:{peer.info.port}"
+        before = peer.db.update_seq
+        await pilot.press("f3", "a")
+        await answer(pilot, f"wss://{key}/userdb")
+        await until(pilot, lambda: any(p.key == key for p in app.peers))
+        await pilot.press("enter")
+        await until(pilot, lambda: peer_state(app, peer.info.port).error is not None)
+        await settle(pilot)
+        cell, detail = tls_shown(app, key)
+        assert cell == "check failed" and "TLS check failed" in detail
+        assert peer_state(app, peer.info.port).activity not in {"idle", "busy"}
+        assert "certificate" in str(app.screen.query_one("#peer-error").render()).lower()
+        assert peer.db.update_seq == before  # nothing was pushed to it
+
+
+@pytest.mark.anyio
 async def test_a_wrong_password_shows_the_auth_error(make_app: Any, tmp_path: Path) -> None:
     app = make_app(start_node=True, node_options=LOOPBACK, password="not-bobs")
     async with peer_node(tmp_path / "peer") as peer, app.run_test(size=SIZE) as pilot:
