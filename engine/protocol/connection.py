@@ -234,12 +234,16 @@ class Connection:
     def _check_revs(self, msg: Revs, sender: _Side, receiver: _Side,
                     err: type[ProtocolError]) -> None:
         owed = sender.owed.get(msg.batch, set())
-        keys = [r.key for r in msg.revs]
-        for key in (*keys, *msg.gone):
-            if key not in owed:
-                raise err(f"Revision {key[1]} of {key[0]!r:.40} was not requested in batch "
-                          f"{msg.batch}.")
-            owed.discard(key)
+        keys = [(r.doc_id, r.rev) for r in msg.revs]
+        every = {*keys, *msg.gone}
+        # One set test for the frame; key by key (to name the culprit) only if it fails.
+        if len(every) != len(keys) + len(msg.gone) or not every <= owed:
+            for key in (*keys, *msg.gone):
+                if key not in owed:
+                    raise err(f"Revision {key[1]} of {key[0]!r:.40} was not requested in "
+                              f"batch {msg.batch}.")
+                owed.discard(key)
+        owed -= every
         sender.frames[msg.id] = (msg.batch, frozenset(keys))
 
     def _drop_done(self, side: _Side, batch: int) -> None:

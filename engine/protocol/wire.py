@@ -13,6 +13,7 @@ from typing import Any
 import msgpack
 
 from engine.errors import LocalProtocolError, RemoteProtocolError
+from engine.protocol import batch
 from engine.protocol.codec import encode
 from engine.protocol.limits import (
     check_bool,
@@ -191,7 +192,7 @@ def _parse_change(item: object) -> Change:
 
 def _parse_changes(w: dict[str, Any]) -> Changes:
     return Changes(id=w["id"], sub=w["sub"], last_seq=w["last_seq"],
-                   changes=tuple(_parse_change(c) for c in check_list(w["changes"], "changes")))
+                   changes=batch.changes(check_list(w["changes"], "changes"), _parse_change))
 
 
 def _parse_want(item: object) -> Want:
@@ -240,7 +241,7 @@ def _parse_rev(item: object) -> RevisionData:
 
 def _parse_revs(w: dict[str, Any]) -> Revs:
     return Revs(id=w["id"], batch=w["batch"],
-                revs=tuple(_parse_rev(r) for r in check_list(w["revs"], "revs")),
+                revs=batch.revisions(check_list(w["revs"], "revs"), _parse_rev),
                 gone=doc_revs(w.get("gone", []), "gone"))
 
 
@@ -251,8 +252,8 @@ PARSERS: dict[str, Callable[[dict[str, Any]], Message]] = {
     "caught_up": lambda w: CaughtUp(re=w["re"], seq=w["seq"]),
     "missing": lambda w: Missing(re=w["re"], docs=tuple(
         _parse_want(d) for d in check_list(w.get("docs", []), "docs"))),
-    "propose": lambda w: Propose(id=w["id"], revs=tuple(
-        _parse_proposal(p) for p in check_list(w["revs"], "revs"))),
+    "propose": lambda w: Propose(id=w["id"], revs=batch.proposals(
+        check_list(w["revs"], "revs"), _parse_proposal)),
     "proposed": lambda w: Proposed(re=w["re"], answers=tuple(
         _parse_answer(a) for a in check_list(w["answers"], "answers"))),
     "revs": _parse_revs,
