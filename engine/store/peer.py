@@ -6,11 +6,14 @@ stays readable); they use the Database's locking and commit path.
 
 from __future__ import annotations
 
-import hashlib
 import json.encoder
+import threading
 import time
 from dataclasses import dataclass, field
+from hashlib import sha256 as _sha256
 from typing import TYPE_CHECKING, Any
+
+import msgpack
 
 from engine.errors import ConflictError, NotFoundError, UsageError
 from engine.store import revs
@@ -22,6 +25,8 @@ if TYPE_CHECKING:
     from engine.store.database import Database
 
 Item = tuple[str, list[Any], bytes | None]  # (record kind, fields, body) for Database._commit
+# pack_body's encoding, with a packer made once; one per thread, as a Packer keeps state.
+_PACKERS = threading.local()
 
 
 @dataclass(slots=True)
@@ -42,17 +47,26 @@ _ENCODE = None if _MAKE is None else _MAKE(
 
 
 def _matches(rev: str, parent: str | None, deleted: bool, body: dict[str, Any]) -> bool:
-    """Does `rev` name this body on top of `parent` (revs.make_rev_id)?"""
+    """Does `rev` name this body on top of `parent` (revs.make_rev_id)? Both ids are
+    well formed (checked by the caller or by engine.protocol)."""
     if _ENCODE is not None:
         try:
             text = "".join(_ENCODE([parent or "", deleted, body], 0)).encode("utf-8")
         except ValueError:  # NaN and the like: the reference formula refuses them too
             text = b""
-        gen = revs.generation(parent) + 1 if parent else 1
-        if rev == f"{gen}-{hashlib.sha256(text).hexdigest()[:32]}":
+        # The generation part is the parent's plus one: the callers checked the history
+        # counts down, so only the digest part is left to compare (no regex per id).
+        if rev[rev.index("-") + 1:] == _sha256(text).hexdigest()[:32]:
             return True
     # The reference formula has the last word (this path is for mismatches only).
     return revs.make_rev_id(parent, deleted, body) == rev
+
+
+def _packer() -> msgpack.Packer:
+    packer: msgpack.Packer | None = getattr(_PACKERS, "packer", None)
+    if packer is None:
+        packer = _PACKERS.packer = msgpack.Packer(use_bin_type=True)
+    return packer
 
 
 def revs_diff(db: Database, wanted: dict[str, list[str]]) -> dict[str, tuple[list[str], list[str]]]:
@@ -109,22 +123,29 @@ def put_revisions(db: Database, revisions: list[Revision], source: str | None = 
     ancestry, as one durable batch."""
     prepared = []
     max_history = db.max_history
+    packb = _packer().pack
     for r in revisions:
+        body = r.body
         if type(r) is PeerRevision:
+            # Ids and history were checked by engine.protocol, the body by its decoder.
             ancestors = r.history[1:max_history]
+            refs = r.refs
         else:
             revs.check_doc_id(r.doc_id)
             ancestors = revs.check_history(r, max_history)
-        body = r.body if r.body is not None else ({} if r.deleted else None)
+            refs = [] if body is None else revs.check_body_refs(body)
         if body is None:
-            raise UsageError(f"Revision {r.rev} of {r.doc_id!r} arrived without a body.")
-        refs = r.refs if type(r) is PeerRevision else revs.check_body_refs(body)
-        parent = ancestors[0] if ancestors else None
-        if r.body is not None and (parent or revs.generation(r.rev) == 1):
-            if not _matches(r.rev, parent, r.deleted, body):
+            if not r.deleted:
+                raise UsageError(f"Revision {r.rev} of {r.doc_id!r} arrived without a body.")
+            body = {}
+        elif ancestors:
+            if not _matches(r.rev, ancestors[0], r.deleted, body):
+                raise UsageError(f"Revision {r.rev} of {r.doc_id!r} does not match its body.")
+        elif r.rev[:2] == "1-":  # (with no parent known, only a first revision is checkable)
+            if not _matches(r.rev, None, r.deleted, body):
                 raise UsageError(f"Revision {r.rev} of {r.doc_id!r} does not match its body.")
         # Packed before the write lock is taken, so other writers wait less.
-        prepared.append((r, ancestors, [] if r.deleted else refs, pack_body(body)))
+        prepared.append((r, ancestors, [] if r.deleted else refs, packb(body)))
     with db._writing():
         items: list[Item] = []
         seen: set[tuple[str, str]] = set()
