@@ -7,6 +7,7 @@ stays readable); they use the Database's locking and commit path.
 from __future__ import annotations
 
 import json.encoder
+import re
 import threading
 import time
 from dataclasses import dataclass, field
@@ -72,22 +73,63 @@ def _packer() -> msgpack.Packer:
 def revs_diff(db: Database, wanted: dict[str, list[str]]) -> dict[str, tuple[list[str], list[str]]]:
     """Per doc id: (revs we lack, revs we hold that could serve as delta bases)."""
     out: dict[str, tuple[list[str], list[str]]] = {}
+    check_doc_ids(list(wanted))
+    asked: list[str] = []  # every missing rev id, checked in one pass below
     with db._reading():
+        docs = db._index.docs
         for doc_id, rev_list in wanted.items():
-            tree = db._tree(doc_id)
-            missing = [r for r in dict.fromkeys(rev_list) if tree is None or r not in tree]
+            tree = docs.get(doc_id)
+            if tree is None:  # the common case in a first sync: all of it is missing
+                missing = list(dict.fromkeys(rev_list)) if len(rev_list) > 1 else list(rev_list)
+                if missing:
+                    asked += missing
+                    out[doc_id] = (missing, [])
+                continue
+            missing = [r for r in dict.fromkeys(rev_list) if r not in tree]
             if missing:
                 for r in missing:
                     revs.generation(r)
-                have = [] if tree is None else revs.possible_ancestors(tree, missing)
-                out[doc_id] = (missing, have)
+                out[doc_id] = (missing, revs.possible_ancestors(tree, missing))
+    _check_revs(asked)
     return out
+
+
+# Rev ids each followed by a comma, which no rev id holds: one regex pass checks them all.
+_REVS_RE = re.compile(r"(?:[1-9][0-9]{0,8}-[0-9a-f]{32},)*\Z")
+_BAD_ID_CHAR = re.compile("[\x00-\x1f\x7f\ud800-\udfff]")
+
+
+def _check_revs(rev_ids: list[str]) -> None:
+    """`revs.generation` of each (InvalidIdError for the first bad one), in bulk."""
+    try:
+        joined = ",".join(rev_ids)
+    except TypeError:
+        joined = ""
+    if joined.count(",") != len(rev_ids) - 1 or not _REVS_RE.match(joined + ","):
+        for rev in rev_ids:
+            revs.generation(rev)
+
+
+def check_doc_ids(ids: list[str]) -> None:
+    """`revs.check_doc_id` of each (InvalidIdError for the first bad one), in bulk: a
+    few C-level passes over them all, and one at a time only if something looks off."""
+    if not ids:
+        return
+    try:
+        joined = "/" + "/".join(ids) + "/"
+    except TypeError:
+        joined = "//"
+    # 62 characters fit in 250 UTF-8 bytes; "//" is an empty id, "/_" a reserved one
+    # (or a "/_" inside an id: then the exact check below says it is fine).
+    if (max(map(len, ids)) > 62 or "//" in joined or "/_" in joined
+            or _BAD_ID_CHAR.search(joined)):
+        for doc_id in ids:
+            revs.check_doc_id(doc_id)
 
 
 def get_revs(db: Database, keys: list[tuple[str, str]]) -> list[Revision | None]:
     """`Database.get_rev` for each key, under one lock and catch-up for the batch."""
-    for doc_id, _ in keys:
-        revs.check_doc_id(doc_id)
+    check_doc_ids([doc_id for doc_id, _ in keys])
     return [None if got is None else
             Revision(doc_id, rev, got[0], None if got[1] is None else unpack_body(got[1]), got[2])
             for (doc_id, rev), got in zip(keys, get_packed(db, keys), strict=True)]
