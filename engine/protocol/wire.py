@@ -65,7 +65,9 @@ def to_wire(msg: Message) -> dict[str, Any]:
         return {"t": "propose", "id": msg.id,
                 "revs": [[p.doc_id, p.rev, *p.history] for p in msg.revs]}
     if isinstance(msg, Proposed):
-        return {"t": "proposed", "re": msg.re, "answers": [_answer_to_wire(a) for a in msg.answers]}
+        return {"t": "proposed", "re": msg.re, "answers": [
+            ["send", list(a.ancestors)] if a.verdict == "send" else _answer_to_wire(a)
+            for a in msg.answers]}
     if isinstance(msg, Ack):
         return {"t": "ack", "re": msg.re, "full": [list(f) for f in msg.full]}
     if isinstance(msg, Hello):
