@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from engine.protocol.limits import BAD_ID_CHAR
-from engine.protocol.messages import Change, Proposal, RevisionData
+from engine.protocol.messages import Change, Proposal, RevisionData, Want
 
 # Rev ids, each followed by a comma (which no rev id or doc id check lets through).
 _REVS_RE = re.compile(r"(?:[1-9][0-9]{0,8}-[0-9a-f]{32},)*\Z")
@@ -148,5 +148,28 @@ def proposals(items: list[Any], one: Callable[[Any], Proposal]) -> tuple[Proposa
         _set(entry, "doc_id", row[0])
         _set(entry, "rev", row[1])
         _set(entry, "history", tuple(row[2:]))
+        out.append(entry)
+    return tuple(out)
+
+
+def wants(items: list[Any], one: Callable[[Any], Want]) -> tuple[Want, ...]:
+    """The entries of a missing frame: [doc_id, revs, ancestors]."""
+    ids: list[str] = []
+    revs: list[str] = []
+    for row in items:
+        if not (type(row) is list and len(row) == 3 and _id_shape(row[0])
+                and type(row[1]) is list and row[1] and type(row[2]) is list):
+            return tuple(one(r) for r in items)
+        ids.append(row[0])
+        revs += row[1]
+        revs += row[2]
+    if not (doc_ids_ok(ids) and revs_ok(revs)):
+        return tuple(one(r) for r in items)
+    out = []
+    for doc, wanted, held in items:
+        entry = _new(Want)
+        _set(entry, "doc_id", doc)
+        _set(entry, "revs", tuple(wanted))
+        _set(entry, "ancestors", tuple(held))
         out.append(entry)
     return tuple(out)

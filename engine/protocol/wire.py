@@ -109,16 +109,16 @@ def encode_message(msg: Message) -> bytes:
     head: dict[str, Any] = {"t": "revs", "id": msg.id, "batch": msg.batch}
     if msg.gone:
         head["gone"] = [list(g) for g in msg.gone]
-    packb = msgpack.packb
+    pack = msgpack.Packer(use_bin_type=True).pack  # one per frame, not one per revision
     # A map of fewer than 16 pairs starts with one byte, 0x80 + count: room to add a pair.
-    parts = [bytes([0x80 + len(head) + 1]), packb(head)[1:], b"\xa4revs",
+    parts = [bytes([0x80 + len(head) + 1]), pack(head)[1:], b"\xa4revs",
              _array_head(len(msg.revs))]
     for r in msg.revs:
         if r.packed is None:
-            parts.append(packb(_rev_to_wire(r), use_bin_type=True))
+            parts.append(pack(_rev_to_wire(r)))
         else:
-            meta = packb({"doc": r.doc_id, "rev": r.rev, "deleted": r.deleted,
-                          "history": list(r.history)}, use_bin_type=True)
+            meta = pack({"doc": r.doc_id, "rev": r.rev, "deleted": r.deleted,
+                         "history": list(r.history)})
             parts += (b"\x85", meta[1:], b"\xa4body", r.packed)
     return b"".join(parts)
 
@@ -252,8 +252,8 @@ PARSERS: dict[str, Callable[[dict[str, Any]], Message]] = {
     "subscribe": _parse_subscribe,
     "changes": _parse_changes,
     "caught_up": lambda w: CaughtUp(re=w["re"], seq=w["seq"]),
-    "missing": lambda w: Missing(re=w["re"], docs=tuple(
-        _parse_want(d) for d in check_list(w.get("docs", []), "docs"))),
+    "missing": lambda w: Missing(re=w["re"], docs=batch.wants(
+        check_list(w.get("docs", []), "docs"), _parse_want)),
     "propose": lambda w: Propose(id=w["id"], revs=batch.proposals(
         check_list(w["revs"], "revs"), _parse_proposal)),
     "proposed": lambda w: Proposed(re=w["re"], answers=tuple(

@@ -141,7 +141,8 @@ def get_packed(db: Database, keys: list[tuple[str, str]]
     not kept, history), or None if unknown. For senders: bodies stay encoded."""
     out: list[tuple[bool, bytes | None, list[str]] | None] = []
     with db._reading():
-        docs, cache, read, max_history = db._index.docs, db._cache, db._journal.read, db.max_history
+        docs, cache, max_history = db._index.docs, db._cache, db.max_history
+        wanted: list[tuple[int, int, int]] = []  # (offset, length, index in out)
         for doc_id, rev in keys:
             tree = docs.get(doc_id)
             node = None if tree is None else tree.nodes.get(rev)
@@ -153,10 +154,42 @@ def get_packed(db: Database, keys: list[tuple[str, str]]
                 # Bulk reads bypass the LRU: they would only evict what single reads reuse.
                 data = cache.get(node.loc[0])
                 if data is None:
-                    data = read(*node.loc)
+                    wanted.append((*node.loc, len(out)))
             history = [rev] if node.parent is None else tree.history(rev, max_history)
             out.append((node.deleted, data, history))
+        for i, data in _read_bodies(db, wanted):
+            found = out[i]
+            assert found is not None
+            out[i] = (found[0], data, found[2])
     return out
+
+
+READ_GAP = 16 * 1024  # bytes between two bodies that one read may span rather than two
+READ_SPAN = 4 * 1024 * 1024  # bytes one read may cover
+
+
+def _read_bodies(db: Database, wanted: list[tuple[int, int, int]]) -> list[tuple[int, bytes]]:
+    """Read (offset, length, tag) ranges of the journal, as (tag, bytes). Bodies
+    written together lie side by side, so a run of them is one read, not one each."""
+    wanted.sort()
+    read = db._journal.read
+    got: list[tuple[int, bytes]] = []
+    i = 0
+    while i < len(wanted):
+        start = wanted[i][0]
+        end, j = start + wanted[i][1], i + 1
+        while j < len(wanted) and wanted[j][0] - end <= READ_GAP and (
+                wanted[j][0] + wanted[j][1] - start <= READ_SPAN):
+            end = max(end, wanted[j][0] + wanted[j][1])
+            j += 1
+        if j == i + 1:
+            got.append((wanted[i][2], read(start, wanted[i][1])))
+        else:
+            view = memoryview(read(start, end - start))
+            got += ((tag, bytes(view[off - start:off - start + length]))
+                    for off, length, tag in wanted[i:j])
+        i = j
+    return got
 
 
 def put_revisions(db: Database, revisions: list[Revision], source: str | None = None

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from engine.errors import RemoteProtocolError
-from engine.protocol import Change, Proposal, RevisionData, parse
+from engine.protocol import Change, Proposal, RevisionData, Want, parse
 
 R = [f"{g}-{c * 32}" for g, c in ((1, "a"), (2, "b"), (3, "c"), (4, "d"))]
 
@@ -124,3 +124,26 @@ def test_a_bad_proposal_among_good_ones_is_refused(bad: Any, reason: str) -> Non
     rows.insert(20, bad)
     with pytest.raises(RemoteProtocolError, match=reason):
         parse({"t": "propose", "id": 3, "revs": rows})
+
+
+def test_bulk_parsed_wants_equal_those_built_one_by_one() -> None:
+    rows = [["a", [R[0]], []], ["b", [R[2], R[3]], [R[1]]]]
+    msg = parse({"t": "missing", "re": 3, "docs": rows})
+    assert msg.docs == (Want("a", (R[0],)), Want("b", (R[2], R[3]), (R[1],)))
+
+
+@pytest.mark.parametrize(
+    ("bad", "reason"),
+    [
+        (["a\x01", [R[0]], []], "control characters"),
+        (["a", [], []], "at least one revision"),
+        (["a", [R[0]], ["3-q"]], "not a revision id"),
+        (["a", [R[0] + "," + R[0]], []], "not a revision id"),
+        (["a", [R[0]]], r"\[doc_id, revs, ancestors\]"),
+    ],
+)
+def test_a_bad_want_among_good_ones_is_refused(bad: Any, reason: str) -> None:
+    rows: list[Any] = [[f"doc-{i}", [R[0]], []] for i in range(40)]
+    rows.insert(20, bad)
+    with pytest.raises(RemoteProtocolError, match=reason):
+        parse({"t": "missing", "re": 3, "docs": rows})

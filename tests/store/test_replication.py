@@ -217,3 +217,29 @@ def test_get_revs_answers_like_get_rev_for_each_key(db: Database) -> None:
     assert db.get_revs(keys)[0] == Revision("a", chain[-1][0], False, chain[-1][1],
                                             [rev for rev, _ in reversed(chain)])
     assert db.get_revs(keys)[3:] == [None, None]
+
+
+def test_bulk_reads_return_each_body_whatever_lies_between(db: Database) -> None:
+    import random
+
+    from engine.store.journal import unpack_body
+    from engine.store.peer import get_packed
+
+    big = "x" * 20_000  # wider than the gap one read spans over
+    revs: dict[str, str] = {}
+    for start in range(0, 300, 100):
+        revs.update((d, r) for d, r in zip(
+            [f"d{i}" for i in range(start, start + 100)],
+            [db.save(f"d{i}", {"n": i, "pad": big if i % 37 == 0 else ""}, rev=None)
+             for i in range(start, start + 100)], strict=True))
+        db.save(f"gap{start}", {"filler": big}, rev=None)
+    keys = [(d, r) for d, r in revs.items()] + [("nope", revs["d1"])]
+    random.Random(3).shuffle(keys)
+    got = get_packed(db, keys)
+    for (doc_id, rev), found in zip(keys, got, strict=True):
+        if doc_id == "nope":
+            assert found is None
+            continue
+        assert found is not None and found[1] is not None
+        assert unpack_body(found[1]) == db.get(doc_id).body  # type: ignore[union-attr]
+        assert found[2] == [rev]
