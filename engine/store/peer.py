@@ -6,12 +6,9 @@ stays readable); they use the Database's locking and commit path.
 
 from __future__ import annotations
 
-import json.encoder
-import re
 import threading
 import time
 from dataclasses import dataclass, field
-from hashlib import sha256 as _sha256
 from typing import TYPE_CHECKING, Any
 
 import msgpack
@@ -21,6 +18,7 @@ from engine.store import revs
 from engine.store.journal import pack_body, unpack_body
 from engine.store.resolution import RESOLUTIONS_ID, Resolution, with_record
 from engine.store.revs import Revision
+from engine.store.verify import check_doc_ids, check_revs, matches
 
 if TYPE_CHECKING:
     from engine.store.database import Database
@@ -38,29 +36,6 @@ class PeerRevision(Revision):
     that the body hashes to the rev id."""
 
     refs: list[dict[str, Any]] = field(default_factory=list)
-
-
-# revs.canonical builds a json encoder per call; this one is built once (same output:
-# the C encoder json.dumps uses with sort_keys, compact separators, ensure_ascii off).
-_MAKE = getattr(json.encoder, "c_make_encoder", None)
-_ENCODE = None if _MAKE is None else _MAKE(
-    None, None, json.encoder.encode_basestring, None, ":", ",", True, False, False)
-
-
-def _matches(rev: str, parent: str | None, deleted: bool, body: dict[str, Any]) -> bool:
-    """Does `rev` name this body on top of `parent` (revs.make_rev_id)? Both ids are
-    well formed (checked by the caller or by engine.protocol)."""
-    if _ENCODE is not None:
-        try:
-            text = "".join(_ENCODE([parent or "", deleted, body], 0)).encode("utf-8")
-        except ValueError:  # NaN and the like: the reference formula refuses them too
-            text = b""
-        # The generation part is the parent's plus one: the callers checked the history
-        # counts down, so only the digest part is left to compare (no regex per id).
-        if rev[rev.index("-") + 1:] == _sha256(text).hexdigest()[:32]:
-            return True
-    # The reference formula has the last word (this path is for mismatches only).
-    return revs.make_rev_id(parent, deleted, body) == rev
 
 
 def _packer() -> msgpack.Packer:
@@ -90,41 +65,8 @@ def revs_diff(db: Database, wanted: dict[str, list[str]]) -> dict[str, tuple[lis
                 for r in missing:
                     revs.generation(r)
                 out[doc_id] = (missing, revs.possible_ancestors(tree, missing))
-    _check_revs(asked)
+    check_revs(asked)
     return out
-
-
-# Rev ids each followed by a comma, which no rev id holds: one regex pass checks them all.
-_REVS_RE = re.compile(r"(?:[1-9][0-9]{0,8}-[0-9a-f]{32},)*\Z")
-_BAD_ID_CHAR = re.compile("[\x00-\x1f\x7f\ud800-\udfff]")
-
-
-def _check_revs(rev_ids: list[str]) -> None:
-    """`revs.generation` of each (InvalidIdError for the first bad one), in bulk."""
-    try:
-        joined = ",".join(rev_ids)
-    except TypeError:
-        joined = ""
-    if joined.count(",") != len(rev_ids) - 1 or not _REVS_RE.match(joined + ","):
-        for rev in rev_ids:
-            revs.generation(rev)
-
-
-def check_doc_ids(ids: list[str]) -> None:
-    """`revs.check_doc_id` of each (InvalidIdError for the first bad one), in bulk: a
-    few C-level passes over them all, and one at a time only if something looks off."""
-    if not ids:
-        return
-    try:
-        joined = "/" + "/".join(ids) + "/"
-    except TypeError:
-        joined = "//"
-    # 62 characters fit in 250 UTF-8 bytes; "//" is an empty id, "/_" a reserved one
-    # (or a "/_" inside an id: then the exact check below says it is fine).
-    if (max(map(len, ids)) > 62 or "//" in joined or "/_" in joined
-            or _BAD_ID_CHAR.search(joined)):
-        for doc_id in ids:
-            revs.check_doc_id(doc_id)
 
 
 def get_revs(db: Database, keys: list[tuple[str, str]]) -> list[Revision | None]:
@@ -214,10 +156,10 @@ def put_revisions(db: Database, revisions: list[Revision], source: str | None = 
                 raise UsageError(f"Revision {r.rev} of {r.doc_id!r} arrived without a body.")
             body = {}
         elif ancestors:
-            if not _matches(r.rev, ancestors[0], r.deleted, body):
+            if not matches(r.rev, ancestors[0], r.deleted, body):
                 raise UsageError(f"Revision {r.rev} of {r.doc_id!r} does not match its body.")
         elif r.rev[:2] == "1-":  # (with no parent known, only a first revision is checkable)
-            if not _matches(r.rev, None, r.deleted, body):
+            if not matches(r.rev, None, r.deleted, body):
                 raise UsageError(f"Revision {r.rev} of {r.doc_id!r} does not match its body.")
         # Packed before the write lock is taken, so other writers wait less.
         prepared.append((r, ancestors, [] if r.deleted else refs, packb(body)))
