@@ -8,7 +8,18 @@ from typing import Any
 import pytest
 
 from engine.errors import RemoteProtocolError
-from engine.protocol import Change, Proposal, RevisionData, Want, parse
+from engine.protocol import (
+    Change,
+    Changes,
+    Missing,
+    Proposal,
+    RevisionData,
+    Subscribe,
+    Want,
+    encode,
+    parse,
+)
+from tests.protocol.pair import ConnectionPair
 
 R = [f"{g}-{c * 32}" for g, c in ((1, "a"), (2, "b"), (3, "c"), (4, "d"))]
 
@@ -147,3 +158,49 @@ def test_a_bad_want_among_good_ones_is_refused(bad: Any, reason: str) -> None:
     rows.insert(20, bad)
     with pytest.raises(RemoteProtocolError, match=reason):
         parse({"t": "missing", "re": 3, "docs": rows})
+
+
+def _asked_for(pair: ConnectionPair, n: int) -> int:
+    """A pull where the client asked for doc-0..doc-<n-1> at R[0]; returns the batch."""
+    pair.handshake()
+    sub = pair.client.new_id()
+    pair.send(pair.client, Subscribe(sub))
+    cid = pair.server.new_id()
+    pair.send(pair.server, Changes(cid, sub, tuple(Change(i + 1, f"doc-{i}", R[0], False)
+                                                   for i in range(n)), n))
+    pair.send(pair.client, Missing(cid, tuple(Want(f"doc-{i}", (R[0],)) for i in range(n))))
+    return cid
+
+
+@pytest.mark.parametrize(
+    ("revs", "gone", "reason"),
+    [
+        ([0, 1, 1], [], "doc-1'? was not requested"),  # the same revision twice
+        ([0, 1], [1], "doc-1'? was not requested"),  # sent and said to be gone
+        ([0], [2, 2], "doc-2'? was not requested"),
+        ([0, 9], [], "doc-9'? was not requested"),
+        ([0], [9], "doc-9'? was not requested"),
+    ],
+)
+def test_a_revs_frame_may_carry_each_owed_revision_once(revs: list[int], gone: list[int],
+                                                        reason: str) -> None:
+    pair = ConnectionPair()
+    cid = _asked_for(pair, 5)
+    frame = encode({"t": "revs", "id": 99, "batch": cid,
+                    "revs": [_rev(f"doc-{i}", [R[0]]) for i in revs],
+                    "gone": [[f"doc-{i}", R[0]] for i in gone]})
+    with pytest.raises(RemoteProtocolError, match=reason):
+        pair.client.receive(frame)
+
+
+def test_owed_revisions_are_counted_off_across_frames() -> None:
+    pair = ConnectionPair()
+    cid = _asked_for(pair, 5)
+    first = encode({"t": "revs", "id": 98, "batch": cid,
+                    "revs": [_rev(f"doc-{i}", [R[0]]) for i in (0, 1)],
+                    "gone": [["doc-4", R[0]]]})
+    pair.client.receive(first)
+    assert pair.client.expected(cid) == {("doc-2", R[0]), ("doc-3", R[0])}
+    again = encode({"t": "revs", "id": 99, "batch": cid, "revs": [_rev("doc-1", [R[0]])]})
+    with pytest.raises(RemoteProtocolError, match="not requested"):
+        pair.client.receive(again)
