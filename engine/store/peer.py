@@ -127,9 +127,9 @@ def _read_bodies(db: Database, wanted: list[tuple[int, int, int]]) -> list[tuple
         if j == i + 1:
             got.append((wanted[i][2], read(start, wanted[i][1])))
         else:
-            view = memoryview(read(start, end - start))
-            got += ((tag, bytes(view[off - start:off - start + length]))
-                    for off, length, tag in wanted[i:j])
+            run = read(start, end - start)
+            got += [(tag, run[off - start:off - start + length])
+                    for off, length, tag in wanted[i:j]]
         i = j
     return got
 
