@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from engine.protocol.limits import BAD_ID_CHAR
-from engine.protocol.messages import Change, Proposal, RevisionData, Want
+from engine.protocol.messages import Answer, Change, Proposal, RevisionData, Want
 
 # Rev ids, each followed by a comma (which no rev id or doc id check lets through).
 _REVS_RE = re.compile(r"(?:[1-9][0-9]{0,8}-[0-9a-f]{32},)*\Z")
@@ -172,4 +172,36 @@ def wants(items: list[Any], one: Callable[[Any], Want]) -> tuple[Want, ...]:
         _set(entry, "revs", tuple(wanted))
         _set(entry, "ancestors", tuple(held))
         out.append(entry)
+    return tuple(out)
+
+
+_SEND = Answer("send")  # frozen: one instance serves every answer without ancestors
+_HAVE = Answer("have")
+
+
+def answers(items: list[Any], one: Callable[[Any], Answer]) -> tuple[Answer, ...]:
+    """The entries of a proposed frame: ["send", ancestors] or ["have"] (a "refused",
+    rarer, goes through `one`)."""
+    revs: list[str] = []
+    for row in items:
+        if type(row) is not list:
+            return tuple(one(r) for r in items)
+        if len(row) == 2 and row[0] == "send" and type(row[1]) is list:
+            revs += row[1]
+        elif not (len(row) == 1 and row[0] == "have"):
+            return tuple(one(r) for r in items)
+    if not revs_ok(revs):
+        return tuple(one(r) for r in items)
+    out = []
+    for row in items:
+        if len(row) == 1:
+            out.append(_HAVE)
+        elif not row[1]:
+            out.append(_SEND)
+        else:
+            entry = _new(Answer)
+            _set(entry, "verdict", "send")
+            _set(entry, "ancestors", tuple(row[1]))
+            _set(entry, "reason", "")
+            out.append(entry)
     return tuple(out)

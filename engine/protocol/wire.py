@@ -256,8 +256,8 @@ PARSERS: dict[str, Callable[[dict[str, Any]], Message]] = {
         check_list(w.get("docs", []), "docs"), _parse_want)),
     "propose": lambda w: Propose(id=w["id"], revs=batch.proposals(
         check_list(w["revs"], "revs"), _parse_proposal)),
-    "proposed": lambda w: Proposed(re=w["re"], answers=tuple(
-        _parse_answer(a) for a in check_list(w["answers"], "answers"))),
+    "proposed": lambda w: Proposed(re=w["re"], answers=batch.answers(
+        check_list(w["answers"], "answers"), _parse_answer)),
     "revs": _parse_revs,
     "ack": lambda w: Ack(re=w["re"], full=doc_revs(w.get("full", []), "full")),
     "get_blob": lambda w: GetBlob(id=w["id"], digest=w["digest"], offset=w.get("offset", 0),

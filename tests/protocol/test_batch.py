@@ -9,6 +9,7 @@ import pytest
 
 from engine.errors import RemoteProtocolError
 from engine.protocol import (
+    Answer,
     Change,
     Changes,
     Missing,
@@ -204,3 +205,30 @@ def test_owed_revisions_are_counted_off_across_frames() -> None:
     again = encode({"t": "revs", "id": 99, "batch": cid, "revs": [_rev("doc-1", [R[0]])]})
     with pytest.raises(RemoteProtocolError, match="not requested"):
         pair.client.receive(again)
+
+
+def test_bulk_parsed_answers_equal_those_built_one_by_one() -> None:
+    rows = [["send", []], ["have"], ["send", [R[1], R[0]]]]
+    assert parse({"t": "proposed", "re": 3, "answers": rows}).answers == (
+        Answer("send"), Answer("have"), Answer("send", (R[1], R[0])))
+    with_refusal = [*rows, ["refused", "no room"]]
+    assert parse({"t": "proposed", "re": 3, "answers": with_refusal}).answers[-1] == Answer(
+        "refused", reason="no room")
+
+
+@pytest.mark.parametrize(
+    ("bad", "reason"),
+    [
+        (["send", ["1-x"]], "not a revision id"),
+        (["send", [R[0] + "," + R[0]]], "not a revision id"),
+        (["send"], "An answer is"),
+        (["have", 1], "An answer is"),
+        (["maybe"], "An answer is"),
+        ("send", "must be an array"),
+    ],
+)
+def test_a_bad_answer_among_good_ones_is_refused(bad: Any, reason: str) -> None:
+    rows: list[Any] = [["send", []] for _ in range(40)]
+    rows.insert(20, bad)
+    with pytest.raises(RemoteProtocolError, match=reason):
+        parse({"t": "proposed", "re": 3, "answers": rows})
