@@ -60,48 +60,41 @@ def revisions(items: list[Any], one: Callable[[Any], RevisionData]
     ids: list[str] = []
     revs: list[str] = []
     long: list[list[str]] = []
-    fast: list[tuple[dict[str, Any], Any] | None] = []  # (entry, body), or None: use `one`
+    out: list[RevisionData | None] = []  # None: not the common shape, for `one` below
+    full = _FULL_FIELDS
     for item in items:
-        if type(item) is not dict:
-            return tuple(one(i) for i in items)
-        doc, rev, history, deleted = (item.get("doc"), item.get("rev"), item.get("history"),
-                                      item.get("deleted"))
-        body = item.get("body")
-        if not (_id_shape(doc) and type(history) is list and history and history[0] == rev
-                and (deleted is True or deleted is False)):
-            return tuple(one(i) for i in items)
-        if type(body) is not dict or item.get("delta") is not None or (
-                item.get("base") is not None or not item.keys() <= _REV_FIELDS):
-            fast.append(None)  # a delta (or a refusal): the full check, in order below
-            continue
-        ids.append(item["doc"])
-        revs += history
-        if len(history) > 1:
-            long.append(history)
-        fast.append((item, body))
+        # The common shape: a full body, exactly these five fields.
+        if type(item) is dict and item.keys() == full:
+            doc, history = item["doc"], item["history"]
+            deleted, body = item["deleted"], item["body"]
+            if (type(doc) is str and doc != "" and doc[0] != "_"
+                    and (len(doc) <= 62 or _id_shape(doc))
+                    and type(history) is list and history and history[0] == item["rev"]
+                    and (deleted is True or deleted is False) and type(body) is dict):
+                ids.append(doc)
+                revs += history
+                if len(history) > 1:
+                    long.append(history)
+                data = _new(RevisionData)
+                _set(data, "doc_id", doc)
+                _set(data, "rev", history[0])
+                _set(data, "deleted", deleted)
+                _set(data, "history", tuple(history))
+                _set(data, "body", body)
+                _set(data, "base", None)
+                _set(data, "delta", None)
+                _set(data, "packed", None)
+                out.append(data)
+                continue
+        out.append(None)  # a delta, explicit nulls, or a refusal: checked in order below
     if not (doc_ids_ok(ids) and revs_ok(revs) and all(_countdown(h) for h in long)):
         return tuple(one(i) for i in items)
-    out = []
-    for item, entry in zip(items, fast, strict=True):
-        if entry is None:
-            out.append(one(item))
-            continue
-        data = _new(RevisionData)
-        _set(data, "doc_id", item["doc"])
-        _set(data, "rev", item["rev"])
-        _set(data, "deleted", item["deleted"])
-        _set(data, "history", tuple(item["history"]))
-        _set(data, "body", entry[1])
-        _set(data, "base", None)
-        _set(data, "delta", None)
-        _set(data, "packed", None)
-        out.append(data)
-    return tuple(out)
+    if None in out:
+        return tuple(one(i) if data is None else data for i, data in zip(items, out, strict=True))
+    return tuple(out)  # type: ignore[arg-type]  # (no None left: checked just above)
 
 
-_REV_FIELDS = frozenset({"doc", "rev", "deleted", "history", "body", "base", "delta"})
-
-
+_FULL_FIELDS = {"doc": 0, "rev": 0, "deleted": 0, "history": 0, "body": 0}.keys()
 def changes(items: list[Any], one: Callable[[Any], Change]) -> tuple[Change, ...]:
     """The entries of a changes frame: [seq, doc_id, rev, deleted, leaves]."""
     ids: list[str] = []
