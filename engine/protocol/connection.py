@@ -234,13 +234,20 @@ class Connection:
     def _check_revs(self, msg: Revs, sender: _Side, receiver: _Side,
                     err: type[ProtocolError]) -> None:
         owed = sender.owed.get(msg.batch, set())
-        keys = [r.key for r in msg.revs]
-        for key in (*keys, *msg.gone):
-            if key not in owed:
-                raise err(f"Revision {key[1]} of {key[0]!r:.40} was not requested in batch "
-                          f"{msg.batch}.")
-            owed.discard(key)
-        sender.frames[msg.id] = (msg.batch, frozenset(keys))
+        keys = frozenset([(r.doc_id, r.rev) for r in msg.revs])
+        gone = msg.gone
+        # A few set tests for the frame; key by key (to name the culprit) only if one fails.
+        if len(keys) != len(msg.revs) or not keys <= owed or gone and (
+                len(set(gone)) != len(gone) or not owed.issuperset(gone)
+                or not keys.isdisjoint(gone)):
+            for key in (*[(r.doc_id, r.rev) for r in msg.revs], *gone):
+                if key not in owed:
+                    raise err(f"Revision {key[1]} of {key[0]!r:.40} was not requested in "
+                              f"batch {msg.batch}.")
+                owed.discard(key)
+        owed -= keys
+        owed.difference_update(gone)
+        sender.frames[msg.id] = (msg.batch, keys)
 
     def _drop_done(self, side: _Side, batch: int) -> None:
         if not side.owed.get(batch) and not any(b == batch for b, _ in side.frames.values()):

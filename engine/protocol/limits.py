@@ -15,7 +15,7 @@ FEATURES = ("deltas", "blobs")
 
 _REV_RE = re.compile(r"[1-9][0-9]{0,8}-[0-9a-f]{32}\Z")
 _DIGEST_RE = re.compile(r"sha256-[0-9a-f]{64}\Z")
-_BAD_ID_CHAR = re.compile("[\x00-\x1f\x7f\ud800-\udfff]")
+BAD_ID_CHAR = re.compile("[\x00-\x1f\x7f\ud800-\udfff]")  # (one search may span many ids)
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,7 +52,7 @@ def check_doc_id(value: object) -> str:
         raise ValueError("A document id must be 1 to 250 UTF-8 bytes long.")
     if value[0] == "_":
         raise ValueError("Document ids starting with '_' are reserved.")
-    if _BAD_ID_CHAR.search(value):
+    if BAD_ID_CHAR.search(value):
         raise ValueError("A document id must not contain control characters or surrogates.")
     return value
 

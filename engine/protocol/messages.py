@@ -7,6 +7,7 @@ a decoded frame into a message or raises RemoteProtocolError (the peer's bug).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import repeat
 from typing import Any, ClassVar
 
 from engine.errors import LocalProtocolError
@@ -136,7 +137,7 @@ class Changes(_Message):
         check_int(self.id, "id")
         check_int(self.sub, "sub")
         check_int(self.last_seq, "last_seq")
-        if any(not isinstance(c, Change) for c in self.changes):
+        if not all(map(isinstance, self.changes, repeat(Change))):
             raise ValueError("changes must hold Change entries.")
 
 
@@ -182,7 +183,7 @@ class Missing(_Message):
 
     def _check(self) -> None:
         check_int(self.re, "re")
-        if any(not isinstance(w, Want) for w in self.docs):
+        if not all(map(isinstance, self.docs, repeat(Want))):
             raise ValueError("docs must hold Want entries.")
 
 
@@ -213,7 +214,7 @@ class Propose(_Message):
 
     def _check(self) -> None:
         check_int(self.id, "id")
-        if any(not isinstance(p, Proposal) for p in self.revs):
+        if not all(map(isinstance, self.revs, repeat(Proposal))):
             raise ValueError("revs must hold Proposal entries.")
 
 
@@ -246,7 +247,7 @@ class Proposed(_Message):
 
     def _check(self) -> None:
         check_int(self.re, "re")
-        if any(not isinstance(a, Answer) for a in self.answers):
+        if not all(map(isinstance, self.answers, repeat(Answer))):
             raise ValueError("answers must hold Answer entries.")
 
 
@@ -310,7 +311,7 @@ class Revs(_Message):
     def _check(self) -> None:
         check_int(self.id, "id")
         check_int(self.batch, "batch")
-        if any(not isinstance(r, RevisionData) for r in self.revs):
+        if not all(map(isinstance, self.revs, repeat(RevisionData))):
             raise ValueError("revs must hold RevisionData entries.")
 
 

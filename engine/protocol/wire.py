@@ -13,6 +13,7 @@ from typing import Any
 import msgpack
 
 from engine.errors import LocalProtocolError, RemoteProtocolError
+from engine.protocol import batch
 from engine.protocol.codec import encode
 from engine.protocol.limits import (
     check_bool,
@@ -64,7 +65,9 @@ def to_wire(msg: Message) -> dict[str, Any]:
         return {"t": "propose", "id": msg.id,
                 "revs": [[p.doc_id, p.rev, *p.history] for p in msg.revs]}
     if isinstance(msg, Proposed):
-        return {"t": "proposed", "re": msg.re, "answers": [_answer_to_wire(a) for a in msg.answers]}
+        return {"t": "proposed", "re": msg.re, "answers": [
+            ["send", list(a.ancestors)] if a.verdict == "send" else _answer_to_wire(a)
+            for a in msg.answers]}
     if isinstance(msg, Ack):
         return {"t": "ack", "re": msg.re, "full": [list(f) for f in msg.full]}
     if isinstance(msg, Hello):
@@ -106,16 +109,16 @@ def encode_message(msg: Message) -> bytes:
     head: dict[str, Any] = {"t": "revs", "id": msg.id, "batch": msg.batch}
     if msg.gone:
         head["gone"] = [list(g) for g in msg.gone]
-    packb = msgpack.packb
+    pack = msgpack.Packer(use_bin_type=True).pack  # one per frame, not one per revision
     # A map of fewer than 16 pairs starts with one byte, 0x80 + count: room to add a pair.
-    parts = [bytes([0x80 + len(head) + 1]), packb(head)[1:], b"\xa4revs",
+    parts = [bytes([0x80 + len(head) + 1]), pack(head)[1:], b"\xa4revs",
              _array_head(len(msg.revs))]
     for r in msg.revs:
         if r.packed is None:
-            parts.append(packb(_rev_to_wire(r), use_bin_type=True))
+            parts.append(pack(_rev_to_wire(r)))
         else:
-            meta = packb({"doc": r.doc_id, "rev": r.rev, "deleted": r.deleted,
-                          "history": list(r.history)}, use_bin_type=True)
+            meta = pack({"doc": r.doc_id, "rev": r.rev, "deleted": r.deleted,
+                         "history": list(r.history)})
             parts += (b"\x85", meta[1:], b"\xa4body", r.packed)
     return b"".join(parts)
 
@@ -191,7 +194,7 @@ def _parse_change(item: object) -> Change:
 
 def _parse_changes(w: dict[str, Any]) -> Changes:
     return Changes(id=w["id"], sub=w["sub"], last_seq=w["last_seq"],
-                   changes=tuple(_parse_change(c) for c in check_list(w["changes"], "changes")))
+                   changes=batch.changes(check_list(w["changes"], "changes"), _parse_change))
 
 
 def _parse_want(item: object) -> Want:
@@ -240,7 +243,7 @@ def _parse_rev(item: object) -> RevisionData:
 
 def _parse_revs(w: dict[str, Any]) -> Revs:
     return Revs(id=w["id"], batch=w["batch"],
-                revs=tuple(_parse_rev(r) for r in check_list(w["revs"], "revs")),
+                revs=batch.revisions(check_list(w["revs"], "revs"), _parse_rev),
                 gone=doc_revs(w.get("gone", []), "gone"))
 
 
@@ -249,12 +252,12 @@ PARSERS: dict[str, Callable[[dict[str, Any]], Message]] = {
     "subscribe": _parse_subscribe,
     "changes": _parse_changes,
     "caught_up": lambda w: CaughtUp(re=w["re"], seq=w["seq"]),
-    "missing": lambda w: Missing(re=w["re"], docs=tuple(
-        _parse_want(d) for d in check_list(w.get("docs", []), "docs"))),
-    "propose": lambda w: Propose(id=w["id"], revs=tuple(
-        _parse_proposal(p) for p in check_list(w["revs"], "revs"))),
-    "proposed": lambda w: Proposed(re=w["re"], answers=tuple(
-        _parse_answer(a) for a in check_list(w["answers"], "answers"))),
+    "missing": lambda w: Missing(re=w["re"], docs=batch.wants(
+        check_list(w.get("docs", []), "docs"), _parse_want)),
+    "propose": lambda w: Propose(id=w["id"], revs=batch.proposals(
+        check_list(w["revs"], "revs"), _parse_proposal)),
+    "proposed": lambda w: Proposed(re=w["re"], answers=batch.answers(
+        check_list(w["answers"], "answers"), _parse_answer)),
     "revs": _parse_revs,
     "ack": lambda w: Ack(re=w["re"], full=doc_revs(w.get("full", []), "full")),
     "get_blob": lambda w: GetBlob(id=w["id"], digest=w["digest"], offset=w.get("offset", 0),

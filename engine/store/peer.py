@@ -6,22 +6,26 @@ stays readable); they use the Database's locking and commit path.
 
 from __future__ import annotations
 
-import hashlib
-import json.encoder
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+
+import msgpack
 
 from engine.errors import ConflictError, NotFoundError, UsageError
 from engine.store import revs
 from engine.store.journal import pack_body, unpack_body
 from engine.store.resolution import RESOLUTIONS_ID, Resolution, with_record
 from engine.store.revs import Revision
+from engine.store.verify import check_doc_ids, check_revs, matches
 
 if TYPE_CHECKING:
     from engine.store.database import Database
 
 Item = tuple[str, list[Any], bytes | None]  # (record kind, fields, body) for Database._commit
+# pack_body's encoding, with a packer made once; one per thread, as a Packer keeps state.
+_PACKERS = threading.local()
 
 
 @dataclass(slots=True)
@@ -34,46 +38,40 @@ class PeerRevision(Revision):
     refs: list[dict[str, Any]] = field(default_factory=list)
 
 
-# revs.canonical builds a json encoder per call; this one is built once (same output:
-# the C encoder json.dumps uses with sort_keys, compact separators, ensure_ascii off).
-_MAKE = getattr(json.encoder, "c_make_encoder", None)
-_ENCODE = None if _MAKE is None else _MAKE(
-    None, None, json.encoder.encode_basestring, None, ":", ",", True, False, False)
-
-
-def _matches(rev: str, parent: str | None, deleted: bool, body: dict[str, Any]) -> bool:
-    """Does `rev` name this body on top of `parent` (revs.make_rev_id)?"""
-    if _ENCODE is not None:
-        try:
-            text = "".join(_ENCODE([parent or "", deleted, body], 0)).encode("utf-8")
-        except ValueError:  # NaN and the like: the reference formula refuses them too
-            text = b""
-        gen = revs.generation(parent) + 1 if parent else 1
-        if rev == f"{gen}-{hashlib.sha256(text).hexdigest()[:32]}":
-            return True
-    # The reference formula has the last word (this path is for mismatches only).
-    return revs.make_rev_id(parent, deleted, body) == rev
+def _packer() -> msgpack.Packer:
+    packer: msgpack.Packer | None = getattr(_PACKERS, "packer", None)
+    if packer is None:
+        packer = _PACKERS.packer = msgpack.Packer(use_bin_type=True)
+    return packer
 
 
 def revs_diff(db: Database, wanted: dict[str, list[str]]) -> dict[str, tuple[list[str], list[str]]]:
     """Per doc id: (revs we lack, revs we hold that could serve as delta bases)."""
     out: dict[str, tuple[list[str], list[str]]] = {}
+    check_doc_ids(list(wanted))
+    asked: list[str] = []  # every missing rev id, checked in one pass below
     with db._reading():
+        docs = db._index.docs
         for doc_id, rev_list in wanted.items():
-            tree = db._tree(doc_id)
-            missing = [r for r in dict.fromkeys(rev_list) if tree is None or r not in tree]
+            tree = docs.get(doc_id)
+            if tree is None:  # the common case in a first sync: all of it is missing
+                missing = list(dict.fromkeys(rev_list)) if len(rev_list) > 1 else list(rev_list)
+                if missing:
+                    asked += missing
+                    out[doc_id] = (missing, [])
+                continue
+            missing = [r for r in dict.fromkeys(rev_list) if r not in tree]
             if missing:
                 for r in missing:
                     revs.generation(r)
-                have = [] if tree is None else revs.possible_ancestors(tree, missing)
-                out[doc_id] = (missing, have)
+                out[doc_id] = (missing, revs.possible_ancestors(tree, missing))
+    check_revs(asked)
     return out
 
 
 def get_revs(db: Database, keys: list[tuple[str, str]]) -> list[Revision | None]:
     """`Database.get_rev` for each key, under one lock and catch-up for the batch."""
-    for doc_id, _ in keys:
-        revs.check_doc_id(doc_id)
+    check_doc_ids([doc_id for doc_id, _ in keys])
     return [None if got is None else
             Revision(doc_id, rev, got[0], None if got[1] is None else unpack_body(got[1]), got[2])
             for (doc_id, rev), got in zip(keys, get_packed(db, keys), strict=True)]
@@ -85,7 +83,8 @@ def get_packed(db: Database, keys: list[tuple[str, str]]
     not kept, history), or None if unknown. For senders: bodies stay encoded."""
     out: list[tuple[bool, bytes | None, list[str]] | None] = []
     with db._reading():
-        docs, cache, read, max_history = db._index.docs, db._cache, db._journal.read, db.max_history
+        docs, cache, max_history = db._index.docs, db._cache, db.max_history
+        wanted: list[tuple[int, int, int]] = []  # (offset, length, index in out)
         for doc_id, rev in keys:
             tree = docs.get(doc_id)
             node = None if tree is None else tree.nodes.get(rev)
@@ -97,10 +96,42 @@ def get_packed(db: Database, keys: list[tuple[str, str]]
                 # Bulk reads bypass the LRU: they would only evict what single reads reuse.
                 data = cache.get(node.loc[0])
                 if data is None:
-                    data = read(*node.loc)
+                    wanted.append((*node.loc, len(out)))
             history = [rev] if node.parent is None else tree.history(rev, max_history)
             out.append((node.deleted, data, history))
+        for i, data in _read_bodies(db, wanted):
+            found = out[i]
+            assert found is not None
+            out[i] = (found[0], data, found[2])
     return out
+
+
+READ_GAP = 16 * 1024  # bytes between two bodies that one read may span rather than two
+READ_SPAN = 4 * 1024 * 1024  # bytes one read may cover
+
+
+def _read_bodies(db: Database, wanted: list[tuple[int, int, int]]) -> list[tuple[int, bytes]]:
+    """Read (offset, length, tag) ranges of the journal, as (tag, bytes). Bodies
+    written together lie side by side, so a run of them is one read, not one each."""
+    wanted.sort()
+    read = db._journal.read
+    got: list[tuple[int, bytes]] = []
+    i = 0
+    while i < len(wanted):
+        start = wanted[i][0]
+        end, j = start + wanted[i][1], i + 1
+        while j < len(wanted) and wanted[j][0] - end <= READ_GAP and (
+                wanted[j][0] + wanted[j][1] - start <= READ_SPAN):
+            end = max(end, wanted[j][0] + wanted[j][1])
+            j += 1
+        if j == i + 1:
+            got.append((wanted[i][2], read(start, wanted[i][1])))
+        else:
+            run = read(start, end - start)
+            got += [(tag, run[off - start:off - start + length])
+                    for off, length, tag in wanted[i:j]]
+        i = j
+    return got
 
 
 def put_revisions(db: Database, revisions: list[Revision], source: str | None = None
@@ -109,22 +140,29 @@ def put_revisions(db: Database, revisions: list[Revision], source: str | None = 
     ancestry, as one durable batch."""
     prepared = []
     max_history = db.max_history
+    packb = _packer().pack
     for r in revisions:
+        body = r.body
         if type(r) is PeerRevision:
+            # Ids and history were checked by engine.protocol, the body by its decoder.
             ancestors = r.history[1:max_history]
+            refs = r.refs
         else:
             revs.check_doc_id(r.doc_id)
             ancestors = revs.check_history(r, max_history)
-        body = r.body if r.body is not None else ({} if r.deleted else None)
+            refs = [] if body is None else revs.check_body_refs(body)
         if body is None:
-            raise UsageError(f"Revision {r.rev} of {r.doc_id!r} arrived without a body.")
-        refs = r.refs if type(r) is PeerRevision else revs.check_body_refs(body)
-        parent = ancestors[0] if ancestors else None
-        if r.body is not None and (parent or revs.generation(r.rev) == 1):
-            if not _matches(r.rev, parent, r.deleted, body):
+            if not r.deleted:
+                raise UsageError(f"Revision {r.rev} of {r.doc_id!r} arrived without a body.")
+            body = {}
+        elif ancestors:
+            if not matches(r.rev, ancestors[0], r.deleted, body):
+                raise UsageError(f"Revision {r.rev} of {r.doc_id!r} does not match its body.")
+        elif r.rev[:2] == "1-":  # (with no parent known, only a first revision is checkable)
+            if not matches(r.rev, None, r.deleted, body):
                 raise UsageError(f"Revision {r.rev} of {r.doc_id!r} does not match its body.")
         # Packed before the write lock is taken, so other writers wait less.
-        prepared.append((r, ancestors, [] if r.deleted else refs, pack_body(body)))
+        prepared.append((r, ancestors, [] if r.deleted else refs, packb(body)))
     with db._writing():
         items: list[Item] = []
         seen: set[tuple[str, str]] = set()

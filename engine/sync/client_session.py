@@ -249,18 +249,28 @@ class ClientSession:
             self.diffing = False
             self.stored_meanwhile = set()
         wants = []
+        keys: list[DocRev] = []
+        inflight, want = self.pull_inflight, trusted.want
         for doc_id, (missing, have) in diff.items():
-            revs = tuple(r for r in missing if (doc_id, r) not in self.pull_inflight
+            if len(missing) == 1:  # the common case, without a generator per document
+                key = (doc_id, missing[0])
+                if key in inflight or key in recent:
+                    continue
+                keys.append(key)
+                # Unchecked: revs came in the peer's checked changes, `have` from our store.
+                wants.append(want(doc_id, (missing[0],), tuple(have)))
+                continue
+            revs = tuple(r for r in missing if (doc_id, r) not in inflight
                          and (doc_id, r) not in recent)
             if revs:
-                self.pull_inflight.update((doc_id, r) for r in revs)
-                # Unchecked: revs came in the peer's checked changes, `have` from our store.
-                wants.append(trusted.want(doc_id, revs, tuple(have)))
-                self.total += len(revs)
+                keys += ((doc_id, r) for r in revs)
+                wants.append(want(doc_id, revs, tuple(have)))
+        inflight.update(keys)
+        self.total += len(keys)
         # Recorded before the answer goes out: its revs may be stored as soon as they come.
         self.pull_pending.append([msg.id, msg.last_seq, not wants])
         if wants:
-            self.pull_waiting[msg.id] = {(w.doc_id, r) for w in wants for r in w.revs}
+            self.pull_waiting[msg.id] = set(keys)
         await self.link.send(Missing(msg.id, tuple(wants)))
         self.pull_idle = False
         self._set_status()
@@ -270,13 +280,15 @@ class ClientSession:
             # Noted before storing: the push feed may wake as soon as they are written.
             if len(self.echo) > 100_000:
                 self.echo.clear()  # a bound; an echo only saves the peer a "have"
-            self.echo.update(r.key for r in msg.revs)
+            self.echo.update([(r.doc_id, r.rev) for r in msg.revs])
         got = await self.receiver.handle(msg)
+        stored = [(rev.doc_id, rev.rev) for rev in got.stored]
         if self.diffing:
-            self.stored_meanwhile.update((rev.doc_id, rev.rev) for rev in got.stored)
-        for rev in got.stored:
-            self.pull_inflight.discard((rev.doc_id, rev.rev))
-            self._event((rev.doc_id, rev.rev), Direction.PULL, rev.deleted)
+            self.stored_meanwhile.update(stored)
+        self.pull_inflight.difference_update(stored)
+        if self.hub.wanted:
+            for key, rev in zip(stored, got.stored, strict=True):
+                self._event(key, Direction.PULL, rev.deleted)
         for key, reason in got.failed:
             self.pull_inflight.discard(key)
             self._event(key, Direction.PULL, error=reason)
@@ -284,7 +296,7 @@ class ClientSession:
         self.pull_inflight.difference_update(msg.gone)
         self.done += len(got.stored) + len(got.failed) + len(msg.gone)
         waiting = self.pull_waiting[msg.batch]
-        waiting.difference_update(r.key for r in msg.revs)
+        waiting.difference_update([(r.doc_id, r.rev) for r in msg.revs])
         waiting.difference_update(msg.gone)
         waiting.update(got.full)  # asked again with a full body
         if not waiting:

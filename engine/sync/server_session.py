@@ -55,6 +55,7 @@ FEED_BATCH = 1000  # change entries per changes frame
 FIRST_BATCH = 100
 FEED_WINDOW = 4  # changes frames the client may leave unanswered
 _HAVE = Answer("have")
+_SEND = Answer("send")
 
 
 async def serve_peer(channel: MessageChannel, db: Database, *, read_only: bool = False,
@@ -207,8 +208,8 @@ class _Server:
                 with self.marks.during():
                     received = await self.receiver.handle(msg)
                 if self.diffing:
-                    self.stored_meanwhile.update((r.doc_id, r.rev) for r in received.stored)
-                self.awaiting.difference_update((r.doc_id, r.rev) for r in received.stored)
+                    self.stored_meanwhile.update([(r.doc_id, r.rev) for r in received.stored])
+                self.awaiting.difference_update([(r.doc_id, r.rev) for r in received.stored])
                 self.awaiting.difference_update(key for key, _ in received.failed)
                 self.awaiting.difference_update(msg.gone)
                 self._mark_push()
@@ -236,12 +237,15 @@ class _Server:
             self.diffing = False
             self.stored_meanwhile = set()
         answers = []
+        awaiting = self.awaiting
+        nothing: tuple[list[str], list[str]] = ([], [])
         for p in msg.revs:
-            missing, ancestors = diff.get(p.doc_id, ([], []))
+            missing, ancestors = diff.get(p.doc_id, nothing)
             key = (p.doc_id, p.rev)
-            if p.rev in missing and key not in self.awaiting and key not in recent:
-                self.awaiting.add(key)
-                answers.append(trusted.send(tuple(ancestors)))
+            if p.rev in missing and key not in awaiting and key not in recent:
+                awaiting.add(key)
+                # A new document (no ancestors held) is the common case: one shared answer.
+                answers.append(trusted.send(tuple(ancestors)) if ancestors else _SEND)
             else:
                 answers.append(_HAVE)
         await self.link.send(Proposed(msg.id, tuple(answers)))

@@ -99,7 +99,8 @@ class RevisionSender:
         self.inflight += size
 
         def make(request_id: int) -> Revs:
-            self._frames[request_id] = _Frame(batch, frozenset(r.key for r in revs), size)
+            self._frames[request_id] = _Frame(batch, frozenset([(r.doc_id, r.rev) for r in revs]),
+                                              size)
             return Revs(request_id, batch, tuple(revs), tuple(gone))
 
         await self.link.send(make)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.errors import BlobMissingError, ConflictError, UsageError
+from engine.errors import BlobMissingError, ConflictError, InvalidIdError, UsageError
 from engine.store import Database, Revision, make_rev_id
 
 
@@ -90,6 +90,32 @@ def test_revs_diff_names_missing_revs_and_ancestors_we_hold(db: Database) -> Non
     assert diff == {"d": ([chain[2][0], newer[0][0]], [chain[1][0]]),
                     "other": ([chain[0][0]], [])}
     assert db.revs_diff({"d": [chain[0][0], chain[1][0]]}) == {}
+
+
+@pytest.mark.parametrize(
+    ("doc_id", "rev", "reason"),
+    [
+        ("_design", None, "reserved"),
+        ("a\x7fb", None, "control character"),
+        ("", None, "must not be empty"),
+        ("é" * 126, None, "the limit is 250"),
+        ("ok", "1-" + "a" * 32 + ",1-" + "b" * 32, "not of the form"),  # two ids in one
+        ("ok", "01-" + "a" * 32, "not of the form"),
+    ],
+)
+def test_revs_diff_refuses_a_bad_id_among_many(db: Database, doc_id: str, rev: str | None,
+                                               reason: str) -> None:
+    good = edits(1)[0][0]
+    asked = {f"doc-{i}": [good] for i in range(50)}
+    asked[doc_id] = [rev or good]
+    with pytest.raises(InvalidIdError, match=reason):
+        db.revs_diff(asked)
+
+
+def test_revs_diff_accepts_unusual_but_valid_ids(db: Database) -> None:
+    good = edits(1)[0][0]
+    odd = ["é" * 125, "a/_b", "a//b", "x" * 250]  # long, and what the bulk check looks twice at
+    assert db.revs_diff({d: [good] for d in odd}) == {d: ([good], []) for d in odd}
 
 
 def test_a_live_rev_needing_an_absent_blob_stores_nothing(db: Database) -> None:
@@ -191,3 +217,29 @@ def test_get_revs_answers_like_get_rev_for_each_key(db: Database) -> None:
     assert db.get_revs(keys)[0] == Revision("a", chain[-1][0], False, chain[-1][1],
                                             [rev for rev, _ in reversed(chain)])
     assert db.get_revs(keys)[3:] == [None, None]
+
+
+def test_bulk_reads_return_each_body_whatever_lies_between(db: Database) -> None:
+    import random
+
+    from engine.store.journal import unpack_body
+    from engine.store.peer import get_packed
+
+    big = "x" * 20_000  # wider than the gap one read spans over
+    revs: dict[str, str] = {}
+    for start in range(0, 300, 100):
+        revs.update((d, r) for d, r in zip(
+            [f"d{i}" for i in range(start, start + 100)],
+            [db.save(f"d{i}", {"n": i, "pad": big if i % 37 == 0 else ""}, rev=None)
+             for i in range(start, start + 100)], strict=True))
+        db.save(f"gap{start}", {"filler": big}, rev=None)
+    keys = [(d, r) for d, r in revs.items()] + [("nope", revs["d1"])]
+    random.Random(3).shuffle(keys)
+    got = get_packed(db, keys)
+    for (doc_id, rev), found in zip(keys, got, strict=True):
+        if doc_id == "nope":
+            assert found is None
+            continue
+        assert found is not None and found[1] is not None
+        assert unpack_body(found[1]) == db.get(doc_id).body  # type: ignore[union-attr]
+        assert found[2] == [rev]
