@@ -38,6 +38,9 @@ _BLOB_KEY = b"\xa5@type"  # "@type" in msgpack: the body may reference a blob
 # Revisions and documents remembered per connection, most recent first out of mind: a
 # live drain names what changed lately, and forgetting only costs some bytes.
 _RECENT = 4096
+# Frames of more revisions than this are bulk transfers, not live ones: not noted,
+# which would cost the bulk path ~1 us a document for little use.
+_TRACKED = 64
 
 
 class _Recent(Generic[K, V]):
@@ -58,11 +61,12 @@ class _Recent(Generic[K, V]):
 class InlineSender:
     """The server's side: which revisions of a live changes frame to send inline.
 
-    It sends each revision at most once per connection, and none the client has or
-    has asked for. History goes down to the newest ancestor the client is known to
-    hold (it pushed it, acknowledged it, or stored it inline: left out of `missing`),
-    else in full, as a revs frame would for a client holding none of it; so the
-    client can always link the revision into its tree and never asks for it again."""
+    It sends no revision twice on a connection, and none the client pushed or asked
+    for (as far as it remembers: recent, live-sized exchanges). History goes down to
+    the newest ancestor the client is known to hold (it pushed it, acknowledged it,
+    or stored it inline: left it out of `missing`), else in full, as a revs frame
+    would for a client holding none of it; so the client can link the revision into
+    its tree and need not ask for it again."""
 
     def __init__(self, db: Database, enabled: bool) -> None:
         self.db = db
@@ -77,14 +81,14 @@ class InlineSender:
             self.known.put(key, None)
             self.held.put(key[0], key[1])
 
-    def note_pushed(self, keys: Iterable[DocRev]) -> None:
+    def note_pushed(self, revs: list[Revision]) -> None:
         """Revisions the client pushed to us (and we stored)."""
-        if self.enabled:
-            self._hold(keys)
+        if self.enabled and len(revs) <= _TRACKED:
+            self._hold((r.doc_id, r.rev) for r in revs)
 
     def note_delivered(self, _batch: int, keys: list[DocRev]) -> None:
         """Revisions of a revs frame the client acknowledged (RevisionSender's hook)."""
-        if self.enabled:
+        if self.enabled and len(keys) <= _TRACKED:
             self._hold(keys)
 
     def note_sent(self, changes_id: int, inline: tuple[RevisionData, ...]) -> None:
@@ -96,7 +100,7 @@ class InlineSender:
         the frame's inline revisions it did not ask for, it now holds."""
         if not self.enabled:
             return
-        for w in msg.docs:
+        for w in msg.docs if len(msg.docs) <= _TRACKED else ():
             for rev in w.revs:
                 self.known.put((w.doc_id, rev), None)
                 self.asked.put((w.doc_id, rev), None)

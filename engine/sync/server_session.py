@@ -222,7 +222,7 @@ class _Server:
                 if self.diffing:
                     self.stored_meanwhile.update((r.doc_id, r.rev) for r in received.stored)
                 self.awaiting.difference_update((r.doc_id, r.rev) for r in received.stored)
-                self.inline.note_pushed((r.doc_id, r.rev) for r in received.stored)
+                self.inline.note_pushed(received.stored)
                 self.awaiting.difference_update(key for key, _ in received.failed)
                 self.awaiting.difference_update(msg.gone)
                 self._mark_push()

@@ -32,7 +32,7 @@ from engine.store import Database
 from engine.sync.channel import MessageChannel
 from engine.sync.checkpoints import checkpoint_id
 from engine.sync.config import Mode, ReplicatorConfig, RetryPolicy
-from engine.sync.inline import INLINE_BODY_MAX
+from engine.sync.inline import INLINE_BODY_MAX, InlineSender
 from engine.sync.link import SessionStats
 from engine.sync.listener import Listener
 from engine.sync.replicator import Replicator
@@ -159,6 +159,29 @@ async def test_client_without_the_feature_is_sent_no_bodies_in_changes(tmp_path:
             assert isinstance(revs, Revs) and revs.revs[0].body == {"value": 1}
         tg.cancel_scope.cancel()
     assert peer.errors == []
+
+
+async def test_inline_history_stops_at_what_the_client_is_known_to_hold(
+        tmp_path: Path) -> None:
+    b = open_db(tmp_path, "b")
+    revs = [b.save("apple", {"v": 1}, rev=None)]
+    for v in (2, 3):
+        revs.append(b.save("apple", {"v": v}, rev=revs[-1]))
+    sender = InlineSender(b, enabled=True)
+
+    async def frame() -> tuple[RevisionData, ...]:
+        doc = b.get("apple")
+        assert doc is not None
+        return await sender.for_frame((Change(b.update_seq, "apple", doc.rev, False),))
+
+    first = await frame()
+    assert first[0].history == tuple(reversed(revs))  # nothing known yet: all of it
+    assert await frame() == ()  # never the same revision twice
+    sender.note_sent(1, first)
+    sender.note_missing(Missing(1))  # not asked for: the client stored it
+    revs.append(b.save("apple", {"v": 4}, rev=revs[-1]))
+    second = await frame()
+    assert second[0].history == (revs[3], revs[2])
 
 
 # -- a scripted server: what our own server never sends ---------------------------------
