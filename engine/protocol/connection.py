@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 from engine.errors import LocalProtocolError, ProtocolError, RemoteProtocolError
 from engine.protocol.codec import decode, encode
+from engine.protocol.inline import INLINE_FEATURE, check_inline_frame
 from engine.protocol.limits import DEFAULT_LIMITS, PROTOCOL_VERSION, Limits
 from engine.protocol.messages import (
     Ack,
@@ -95,6 +96,7 @@ class Connection:
         self.limits = limits
         self.state = State.IDLE
         self.peer_hello: Hello | None = None
+        self.client_features: frozenset[str] = frozenset()
         self._next_id = 1
         self._error_sent = False
         self._ours = _Side()  # requests we sent, batches we must send
@@ -121,6 +123,8 @@ class Connection:
         except ProtocolError as err:
             raise LocalProtocolError(str(err)) from err
         frame = encode_message(msg)
+        if type(msg) is Changes and msg.inline:
+            check_inline_frame(len(frame), LocalProtocolError)
         if len(frame) > self.limits.max_frame:
             raise LocalProtocolError(
                 f"A {len(frame)}-byte {msg.kind} frame exceeds the "
@@ -133,6 +137,8 @@ class Connection:
             raise RemoteProtocolError("The peer sent a frame after the connection was closed.")
         try:
             msg = parse(decode(frame, self.limits))
+            if type(msg) is Changes and msg.inline:
+                check_inline_frame(len(frame), RemoteProtocolError)
             if isinstance(msg, Error):
                 if msg.fatal:
                     self.state = State.CLOSED
@@ -199,6 +205,8 @@ class Connection:
                         f"The peer speaks protocol version {msg.version[0]}.{msg.version[1]}; "
                         f"this program speaks {PROTOCOL_VERSION[0]}.{PROTOCOL_VERSION[1]}.")
                 self.peer_hello = msg
+            if msg.id is not None:  # the client's hello: its features decide what it is sent
+                self.client_features = frozenset(msg.features)
         elif isinstance(msg, Subscribe):
             sender.subs[msg.id] = msg.continuous
             del sender.open[msg.id]  # answered by a stream, tracked in subs
@@ -206,6 +214,10 @@ class Connection:
             sub = msg.sub if isinstance(msg, Changes) else msg.re
             if sub not in receiver.subs:
                 raise err(f"Subscription {sub} is not open.")
+            if isinstance(msg, Changes) and msg.inline and (
+                    INLINE_FEATURE not in self.client_features):
+                raise err("A changes frame carries revs, but the client did not ask for "
+                          "the inline feature.")
             if isinstance(msg, CaughtUp) and not receiver.subs[sub]:
                 del receiver.subs[sub]  # a one-shot feed ends here
         elif isinstance(msg, Missing):

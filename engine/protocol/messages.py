@@ -11,6 +11,7 @@ from itertools import repeat
 from typing import Any, ClassVar
 
 from engine.errors import LocalProtocolError
+from engine.protocol.inline import check_inline
 from engine.protocol.limits import (
     PROTOCOL_VERSION,
     check_bool,
@@ -132,6 +133,7 @@ class Changes(_Message):
     sub: int
     changes: tuple[Change, ...]
     last_seq: int
+    inline: tuple[RevisionData, ...] = ()  # full bodies of named revisions ("inline")
 
     def _check(self) -> None:
         check_int(self.id, "id")
@@ -139,6 +141,10 @@ class Changes(_Message):
         check_int(self.last_seq, "last_seq")
         if not all(map(isinstance, self.changes, repeat(Change))):
             raise ValueError("changes must hold Change entries.")
+        if self.inline:
+            if any(not isinstance(r, RevisionData) for r in self.inline):
+                raise ValueError("revs must hold RevisionData entries.")
+            check_inline(self.changes, self.inline)
 
 
 @dataclass(frozen=True, slots=True)

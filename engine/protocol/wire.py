@@ -6,6 +6,7 @@ field of a peer's frame and raises RemoteProtocolError with one reason.
 
 from __future__ import annotations
 
+import dataclasses
 import struct
 from collections.abc import Callable
 from typing import Any
@@ -55,9 +56,12 @@ def to_wire(msg: Message) -> dict[str, Any]:
             out["gone"] = [list(g) for g in msg.gone]
         return out
     if isinstance(msg, Changes):
-        return {"t": "changes", "id": msg.id, "sub": msg.sub, "last_seq": msg.last_seq,
-                "changes": [[c.seq, c.doc_id, c.rev, c.deleted, list(c.leaves)]
-                            for c in msg.changes]}
+        out = {"t": "changes", "id": msg.id, "sub": msg.sub, "last_seq": msg.last_seq,
+               "changes": [[c.seq, c.doc_id, c.rev, c.deleted, list(c.leaves)]
+                           for c in msg.changes]}
+        if msg.inline:
+            out["revs"] = [_rev_to_wire(r) for r in msg.inline]
+        return out
     if isinstance(msg, Missing):
         return {"t": "missing", "re": msg.re,
                 "docs": [[w.doc_id, list(w.revs), list(w.ancestors)] for w in msg.docs]}
@@ -104,6 +108,8 @@ def to_wire(msg: Message) -> dict[str, Any]:
 def encode_message(msg: Message) -> bytes:
     """The frame for a message: `encode(to_wire(msg))`, except that a revs frame
     splices `packed` bodies in as they are (same bytes on the wire, no re-encoding)."""
+    if isinstance(msg, Changes) and msg.inline:
+        return _encode_inline_changes(msg)
     if not isinstance(msg, Revs) or all(r.packed is None for r in msg.revs):
         return encode(to_wire(msg))
     head: dict[str, Any] = {"t": "revs", "id": msg.id, "batch": msg.batch}
@@ -119,6 +125,23 @@ def encode_message(msg: Message) -> bytes:
         else:
             meta = pack({"doc": r.doc_id, "rev": r.rev, "deleted": r.deleted,
                          "history": list(r.history)})
+            parts += (b"\x85", meta[1:], b"\xa4body", r.packed)
+    return b"".join(parts)
+
+
+def _encode_inline_changes(msg: Changes) -> bytes:
+    """A changes frame with inline revisions, their packed bodies spliced in as in revs."""
+    wire = to_wire(dataclasses.replace(msg, inline=()))
+    packb = msgpack.packb
+    head = packb(wire, use_bin_type=True)
+    # The envelope has fewer than 16 pairs (a fixmap): one more for "revs".
+    parts = [bytes([head[0] + 1]), head[1:], b"\xa4revs", _array_head(len(msg.inline))]
+    for r in msg.inline:
+        if r.packed is None:
+            parts.append(packb(_rev_to_wire(r), use_bin_type=True))
+        else:
+            meta = packb({"doc": r.doc_id, "rev": r.rev, "deleted": r.deleted,
+                          "history": list(r.history)}, use_bin_type=True)
             parts += (b"\x85", meta[1:], b"\xa4body", r.packed)
     return b"".join(parts)
 
@@ -193,8 +216,11 @@ def _parse_change(item: object) -> Change:
 
 
 def _parse_changes(w: dict[str, Any]) -> Changes:
+    inline = w.get("revs")  # the "inline" feature; Connection checks it was agreed
     return Changes(id=w["id"], sub=w["sub"], last_seq=w["last_seq"],
-                   changes=batch.changes(check_list(w["changes"], "changes"), _parse_change))
+                   changes=batch.changes(check_list(w["changes"], "changes"), _parse_change),
+                   inline=() if inline is None else tuple(
+                       _parse_rev(r) for r in check_list(inline, "revs")))
 
 
 def _parse_want(item: object) -> Want:

@@ -47,6 +47,7 @@ from engine.sync.channel import MessageChannel
 from engine.sync.checkpoints import Checkpoints
 from engine.sync.checkpoints import checkpoint_id as checkpoint_id  # re-exported (tests, tools)
 from engine.sync.config import ReplicatorConfig
+from engine.sync.inline import pick, store_inline
 from engine.sync.link import Link, SessionStats, one_error
 from engine.sync.status import Activity, Direction, DocumentReplicated, EventHub, ReplicatorStatus
 from engine.sync.storeio import SMALL, run_db
@@ -244,7 +245,10 @@ class ClientSession:
         try:
             diff = await run_db(self.db, len(asked) <= SMALL, self.db.revs_diff,
                                 asked) if asked else {}
-            recent = self.stored_meanwhile
+            # Still "diffing" while inline revisions are stored: what the store worker
+            # finishes meanwhile must not be asked for again on the strength of `diff`.
+            handled = await self._store_inline(msg, diff) if msg.inline else set()
+            recent = self.stored_meanwhile | handled
         finally:
             self.diffing = False
             self.stored_meanwhile = set()
@@ -274,6 +278,27 @@ class ClientSession:
         await self.link.send(Missing(msg.id, tuple(wants)))
         self.pull_idle = False
         self._set_status()
+
+    async def _store_inline(self, msg: Changes, diff: dict[str, tuple[list[str], list[str]]]
+                            ) -> set[DocRev]:
+        """Store the frame's inline revisions we lack; returns those dealt with (the
+        rest, if any, are asked for as usual). Stored before the frame is answered,
+        so its checkpoint never runs ahead of them."""
+        picked = pick(msg.inline, diff,
+                      lambda k: k in self.pull_inflight or k in self.stored_meanwhile)
+        if not picked:
+            return set()
+        if self.config.mode.pushes:
+            self.echo.update(r.key for r in picked)  # noted before the push feed wakes
+        got = await store_inline(self.link, self.db, picked, self.receiver.accept)
+        for rev in got.stored:
+            self._event((rev.doc_id, rev.rev), Direction.PULL, rev.deleted)
+        for key, reason in got.failed:
+            self._event(key, Direction.PULL, error=reason)
+        handled = got.handled
+        self.total += len(handled)
+        self.done += len(handled)
+        return handled
 
     async def _on_revs(self, msg: Revs) -> None:
         if self.config.mode.pushes:
@@ -335,12 +360,15 @@ class ClientSession:
         """Propose local changes after `since`; `small`: a few (a live edit), read inline."""
         self.push_draining = True
         size = FIRST_BATCH  # then x4 each: the first revisions go out sooner
-        while True:
+        drained = False
+        while not drained:
             found = await run_db(self.db, small, self._local_changes, since, size)
             small, size = False, size * 4
             if found is None:
                 break
-            proposals, since = found
+            # A short read drained the feed (a later write wakes it): no second look,
+            # which for a live edit would be a trip to a worker thread.
+            proposals, since, drained = found
             if self.echo:
                 # Revisions we pulled from this peer: it has them, don't offer them back.
                 echoed = self.echo.intersection((p.doc_id, p.rev) for p in proposals)
@@ -365,9 +393,12 @@ class ClientSession:
         await self._advance_push()
         return since
 
-    def _local_changes(self, since: int, size: int) -> tuple[tuple[Proposal, ...], int] | None:
-        """(leaves to propose, last seq) after `since`; None when drained. Blocking."""
-        changes = self.db.changes(since, min(FEED_BATCH, size))
+    def _local_changes(self, since: int, size: int
+                       ) -> tuple[tuple[Proposal, ...], int, bool] | None:
+        """(leaves to propose, last seq, whether that was all) after `since`; None when
+        there is nothing. Blocking."""
+        limit = min(FEED_BATCH, size)
+        changes = self.db.changes(since, limit)
         if not changes:
             return None
         wanted, check = self.config.doc_ids, self.config.push_filter
@@ -380,7 +411,7 @@ class ClientSession:
                 if doc is None or not check(doc.id, doc.deleted, doc.body):
                     continue
             out.extend(trusted.proposal(c.doc_id, leaf) for leaf in (c.leaves or [c.rev]))
-        return tuple(out), changes[-1].seq
+        return tuple(out), changes[-1].seq, len(changes) < limit
 
     async def _on_proposed(self, msg: Proposed) -> None:
         proposals, entry = self.proposals.pop(msg.re)

@@ -21,6 +21,7 @@ from engine.errors import EngineError, LocalProtocolError, NetworkError, RemoteP
 from engine.protocol import (
     BlobChunk,
     CaughtUp,
+    Changes,
     Connection,
     DocRev,
     Error,
@@ -71,10 +72,11 @@ class Link:
             await self.channel.send(frame)
         self.stats.frames_sent += 1
         self.stats.bytes_sent += len(frame)
-        if isinstance(msg, Revs):
-            self.stats.revs_sent += len(msg.revs)
+        if isinstance(msg, Revs | Changes):
+            revs = msg.revs if isinstance(msg, Revs) else msg.inline  # "inline" ride along
+            self.stats.revs_sent += len(revs)
             if self.stats.track_keys:
-                self.stats.sent_keys.update(r.key for r in msg.revs)
+                self.stats.sent_keys.update(r.key for r in revs)
         return msg
 
     async def request(self, make: Callable[[int], Message], buffer: int = 16
@@ -116,6 +118,8 @@ class Link:
                 raise
             if isinstance(msg, Revs):
                 self.stats.revs_received += len(msg.revs)
+            elif isinstance(msg, Changes):
+                self.stats.revs_received += len(msg.inline)
             reply_to = getattr(msg, "re", None)
             waiter = None if isinstance(msg, CaughtUp) else self._waiters.get(reply_to or -1)
             if waiter is None:

@@ -36,15 +36,18 @@ from engine.protocol import (
     Pong,
     Propose,
     Proposed,
+    RevisionData,
     Revs,
     Role,
     Subscribe,
     trusted,
 )
+from engine.protocol.inline import INLINE_FEATURE
 from engine.store.database import Database
 from engine.sync.blobxfer import serve_blob
 from engine.sync.busy import BusyContext, BusyMarks
 from engine.sync.channel import MessageChannel
+from engine.sync.inline import InlineSender
 from engine.sync.link import Link, SessionStats, one_error
 from engine.sync.storeio import SMALL, run_db
 from engine.sync.transfer import RevisionReceiver, RevisionSender
@@ -116,7 +119,9 @@ class _Server:
         await self.link.send(Hello(self.peer_id, self.db.uuid, features, self.read_only,
                                    re=hello.id))
         deltas = self.deltas and "deltas" in hello.features
-        self.sender = RevisionSender(self.link, self.db, deltas=deltas, on_done=self._sent)
+        self.inline = InlineSender(self.db, INLINE_FEATURE in hello.features)
+        self.sender = RevisionSender(self.link, self.db, deltas=deltas, on_done=self._sent,
+                                     on_delivered=self.inline.note_delivered)
         self.receiver = RevisionReceiver(self.link, self.db)
         async with anyio.create_task_group() as tg:
             tg.start_soon(self.sender.run)
@@ -130,6 +135,7 @@ class _Server:
             tg.start_soon(self._feed, msg)
         elif isinstance(msg, Missing):
             self.windows.pop(msg.re).release()
+            self.inline.note_missing(msg)
             if msg.docs:
                 self.sender.enqueue(msg.re, list(msg.docs))
             else:
@@ -173,9 +179,10 @@ class _Server:
         `small`: few changes are expected (a live edit), so the store is read inline."""
         wanted = None if sub.doc_ids is None else set(sub.doc_ids)
         size = FIRST_BATCH
+        live = small
         while True:
-            changes = await run_db(self.db, small, self.db.changes, since,
-                                   min(size, FEED_BATCH))
+            limit = min(size, FEED_BATCH)
+            changes = await run_db(self.db, small, self.db.changes, since, limit)
             small, size = False, size * 4
             if not changes:
                 break
@@ -184,16 +191,22 @@ class _Server:
                 trusted.change(c.seq, c.doc_id, c.rev, c.deleted, _other_leaves(c.rev, c.leaves))
                 for c in changes if wanted is None or c.doc_id in wanted)
             last = changes[-1].seq
+            # A live edit's body rides along: the client need not ask for it.
+            inline = await self.inline.for_frame(entries) if live else ()
+            live = False
             await window.acquire()
 
             def make(request_id: int, entries: tuple[Change, ...] = entries,
-                     last: int = last) -> Changes:
+                     last: int = last, inline: tuple[RevisionData, ...] = inline) -> Changes:
                 self.windows[request_id] = window
                 self.marks.hold(("pull", request_id))  # until answered and its revs acked
-                return Changes(request_id, sub.id, entries, last)
+                self.inline.note_sent(request_id, inline)
+                return Changes(request_id, sub.id, entries, last, inline)
 
             await self.link.send(make)
             since = last
+            if len(changes) < limit:
+                break  # drained as of that read; a later write wakes the feed again
         await self.link.send(CaughtUp(sub.id, since))
         return since
 
@@ -210,6 +223,7 @@ class _Server:
                 if self.diffing:
                     self.stored_meanwhile.update([(r.doc_id, r.rev) for r in received.stored])
                 self.awaiting.difference_update([(r.doc_id, r.rev) for r in received.stored])
+                self.inline.note_pushed(received.stored)
                 self.awaiting.difference_update(key for key, _ in received.failed)
                 self.awaiting.difference_update(msg.gone)
                 self._mark_push()

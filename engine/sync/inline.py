@@ -1,0 +1,218 @@
+"""Live edits without a round trip: the `inline` feature on both sides of a pull.
+
+The server adds the bodies of small live changes to the `changes` frame
+(`InlineSender`); the client stores those it can right away (`store_inline`)
+and asks for the rest with `missing` as usual. Anything unusual takes that
+usual path: a large body or one with blobs (never sent inline), a revision
+whose blobs or ancestors the client lacks (asked for again).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+import anyio
+
+from engine.errors import BlobMissingError, RemoteProtocolError, UsageError
+from engine.protocol import Change, DocRev, Missing, RevisionData, trusted
+from engine.protocol.inline import (
+    ENVELOPE_BOUND,
+    MAX_INLINE_FRAME,
+    entry_bound,
+    revision_bound,
+)
+from engine.protocol.limits import rev_generation
+from engine.store.database import Database
+from engine.store.peer import PeerRevision, get_packed
+from engine.store.revs import Revision
+from engine.sync.link import Link
+from engine.sync.storeio import resolve_revisions, run_db
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+INLINE_BODY_MAX = 16 * 1024  # packed body bytes; a larger revision goes by missing/revs
+_BLOB_KEY = b"\xa5@type"  # "@type" in msgpack: the body may reference a blob
+# Revisions and documents remembered per connection, most recent first out of mind: a
+# live drain names what changed lately, and forgetting only costs some bytes.
+_RECENT = 4096
+# Frames of more revisions than this are bulk transfers, not live ones: not noted,
+# which would cost the bulk path ~1 us a document for little use.
+_TRACKED = 64
+
+
+class _Recent(Generic[K, V]):
+    """A dict that forgets its oldest entries beyond a bound."""
+
+    def __init__(self, bound: int = _RECENT) -> None:
+        self.bound = bound
+        self.items: dict[K, V] = {}
+
+    def put(self, key: K, value: V) -> None:
+        items = self.items
+        items.pop(key, None)  # re-inserted: now the most recent
+        items[key] = value
+        if len(items) > self.bound:
+            del items[next(iter(items))]
+
+
+class InlineSender:
+    """The server's side: which revisions of a live changes frame to send inline.
+
+    It sends no revision twice on a connection, and none the client pushed or asked
+    for (as far as it remembers: recent, live-sized exchanges). History goes down to
+    the newest ancestor the client is known to hold (it pushed it, acknowledged it,
+    or stored it inline: left it out of `missing`), else in full, as a revs frame
+    would for a client holding none of it; so the client can link the revision into
+    its tree and need not ask for it again."""
+
+    def __init__(self, db: Database, enabled: bool) -> None:
+        self.db = db
+        self.enabled = enabled  # the client's hello listed the feature
+        self.known: _Recent[DocRev, None] = _Recent()  # not to inline: it has or gets them
+        self.held: _Recent[str, str] = _Recent()  # doc id -> a revision the client holds
+        self.asked: _Recent[DocRev, None] = _Recent()  # asked for in a missing frame
+        self.pending: dict[int, tuple[DocRev, ...]] = {}  # changes id -> its inline revs
+
+    def _hold(self, keys: Iterable[DocRev]) -> None:
+        for key in keys:
+            self.known.put(key, None)
+            self.held.put(key[0], key[1])
+
+    def note_pushed(self, revs: list[Revision]) -> None:
+        """Revisions the client pushed to us (and we stored)."""
+        if self.enabled and len(revs) <= _TRACKED:
+            self._hold((r.doc_id, r.rev) for r in revs)
+
+    def note_delivered(self, _batch: int, keys: list[DocRev]) -> None:
+        """Revisions of a revs frame the client acknowledged (RevisionSender's hook)."""
+        if self.enabled and len(keys) <= _TRACKED:
+            self._hold(keys)
+
+    def note_sent(self, changes_id: int, inline: tuple[RevisionData, ...]) -> None:
+        if inline:
+            self.pending[changes_id] = tuple(r.key for r in inline)
+
+    def note_missing(self, msg: Missing) -> None:
+        """The client's answer to a changes frame: what it asked for is on its way;
+        the frame's inline revisions it did not ask for, it now holds."""
+        if not self.enabled:
+            return
+        for w in msg.docs if len(msg.docs) <= _TRACKED else ():
+            for rev in w.revs:
+                self.known.put((w.doc_id, rev), None)
+                self.asked.put((w.doc_id, rev), None)
+        # Not if it was ever asked for: then it may still be on its way in a revs frame.
+        self._hold(k for k in self.pending.pop(msg.re, ()) if k not in self.asked.items)
+
+    async def for_frame(self, entries: tuple[Change, ...]) -> tuple[RevisionData, ...]:
+        """The revisions to send inline with these entries (read inline when the store
+        is idle: a live edit's few)."""
+        if not self.enabled or not entries:
+            return ()
+        out = await run_db(self.db, True, self.revisions, entries)
+        for r in out:  # the same winner comes back when, say, a loser is tombstoned
+            self.known.put(r.key, None)
+        return out
+
+    def revisions(self, entries: tuple[Change, ...]) -> tuple[RevisionData, ...]:
+        """Blocking (a store read): the winners to inline, within the frame cap."""
+        budget = MAX_INLINE_FRAME - ENVELOPE_BOUND - sum(entry_bound(c) for c in entries)
+        known = self.known.items
+        keys = [(c.doc_id, c.rev) for c in entries if (c.doc_id, c.rev) not in known]
+        if budget <= 0 or not keys:
+            return ()
+        out = []
+        for (doc_id, rev), found in zip(keys, get_packed(self.db, keys), strict=True):
+            if found is None:
+                continue
+            deleted, packed, history = found
+            if packed is None or len(packed) > INLINE_BODY_MAX or _BLOB_KEY in packed:
+                continue
+            trimmed = _trim(tuple(history), self.held.items.get(doc_id))
+            size = revision_bound(doc_id, len(trimmed), len(packed))
+            if size > budget:
+                break
+            budget -= size
+            out.append(trusted.full_revision(doc_id, rev, deleted, trimmed, packed))
+        return tuple(out)
+
+
+def _trim(history: tuple[str, ...], held: str | None) -> tuple[str, ...]:
+    """Down to the ancestor the client holds, if it is in the history; else all of it."""
+    if held is not None:
+        try:
+            return history[:history.index(held, 1) + 1]
+        except ValueError:
+            pass
+    return history
+
+
+@dataclass
+class InlineStored:
+    """What the client did with a frame's inline revisions; the rest it asks for."""
+
+    stored: list[Revision] = field(default_factory=list)
+    failed: list[tuple[DocRev, str]] = field(default_factory=list)  # refused by the filter
+
+    @property
+    def handled(self) -> set[DocRev]:
+        return {(r.doc_id, r.rev) for r in self.stored} | {key for key, _ in self.failed}
+
+
+def pick(inline: tuple[RevisionData, ...], missing: dict[str, tuple[list[str], list[str]]],
+         skip: Callable[[DocRev], bool]) -> list[RevisionData]:
+    """The inline revisions we lack (per revs_diff) and are not already getting."""
+    return [r for r in inline
+            if r.doc_id in missing and r.rev in missing[r.doc_id][0] and not skip(r.key)]
+
+
+async def store_inline(link: Link, db: Database, revs: list[RevisionData],
+                       accept: Callable[[Revision], bool] | None) -> InlineStored:
+    """Store what can be stored of `revs` (one durable batch on a worker thread).
+    A revision the store refuses (its body does not hash to its id) is the peer's
+    protocol error: it is told so, and the connection closes."""
+    hello = link.conn.peer_hello
+    source = None if hello is None else hello.peer_id
+    try:
+        return await anyio.to_thread.run_sync(_store, db, revs, accept, source)
+    except (UsageError, BlobMissingError) as err:
+        await link.fail("protocol", str(err))
+        raise RemoteProtocolError(f"The peer sent a revision the store refused: {err}") from err
+
+
+def _store(db: Database, revs: list[RevisionData], accept: Callable[[Revision], bool] | None,
+           source: str | None) -> InlineStored:
+    """Blocking. A revision is stored only if its history links it to what we hold:
+    it goes back to the first generation, or names an ancestor we have (a sender
+    that knows less sends the full history, as in a revs frame). The store then
+    checks that each body hashes to its rev id."""
+    ready, _, blobs = resolve_revisions(db, tuple(revs))
+    out = InlineStored()
+    linkable = []
+    for rev in ready:
+        if accept is not None and not accept(rev):
+            out.failed.append(((rev.doc_id, rev.rev), "rejected by the filter"))
+        elif not (blobs and not rev.deleted and _needs(rev, blobs)):
+            linkable.append(rev)  # else fetched by the usual path, blob first
+    ancestors: dict[str, list[str]] = {}
+    for rev in linkable:
+        ancestors.setdefault(rev.doc_id, []).extend(rev.history[1:])
+    lacking = db.revs_diff({d: a for d, a in ancestors.items() if a})
+    for rev in linkable:
+        gone = lacking.get(rev.doc_id, ((), ()))[0]
+        if rev_generation(rev.history[-1]) == 1 or any(a not in gone for a in rev.history[1:]):
+            out.stored.append(rev)
+    if out.stored:
+        db.put_revisions(out.stored, source=source)
+    return out
+
+
+def _needs(rev: Revision, blobs: dict[str, dict[str, Any]]) -> bool:
+    refs = rev.refs if isinstance(rev, PeerRevision) else []
+    return any(ref.get("digest") in blobs for ref in refs)
+
+
+__all__ = ["INLINE_BODY_MAX", "InlineSender", "InlineStored", "pick", "store_inline"]
