@@ -1,18 +1,13 @@
-"""The active side of one connection: handshake, pull and push, checkpoints.
-
-Pull: subscribe, answer each `changes` with what we lack, store `revs` frames,
-checkpoint the server's seq once a batch and all before it are stored. Push:
-propose our changed leaves, send what the server wants, checkpoint our seq once
-acked. Both pipeline; neither waits for one document before the next.
+"""The active side of one connection: handshake, dispatch, heartbeat, and the pull half
+(subscribe, answer each `changes` with what we lack, store `revs` frames, checkpoint the
+server's seq once a batch and all before it are stored); the push half is client_push.
 """
 
 from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import AsyncGenerator
-from contextlib import aclosing
-from typing import Any, cast
+from typing import Any
 
 import anyio
 from anyio.abc import TaskGroup
@@ -32,8 +27,6 @@ from engine.protocol import (
     Missing,
     Ping,
     Pong,
-    Proposal,
-    Propose,
     Proposed,
     Revs,
     Role,
@@ -46,16 +39,13 @@ from engine.sync.blobxfer import serve_blob
 from engine.sync.channel import MessageChannel
 from engine.sync.checkpoints import Checkpoints
 from engine.sync.checkpoints import checkpoint_id as checkpoint_id  # re-exported (tests, tools)
+from engine.sync.client_push import Pusher
 from engine.sync.config import ReplicatorConfig
 from engine.sync.inline import pick, store_inline
 from engine.sync.link import Link, SessionStats, one_error
 from engine.sync.status import Activity, Direction, DocumentReplicated, EventHub, ReplicatorStatus
 from engine.sync.storeio import SMALL, run_db
 from engine.sync.transfer import RevisionReceiver, RevisionSender
-
-FEED_BATCH = 1000  # local changes per propose frame
-FIRST_BATCH = 100  # changes in the first propose frame of a drain
-PUSH_WINDOW = 4  # proposals awaiting an answer or their acks
 
 
 class ClientSession:
@@ -73,7 +63,6 @@ class ClientSession:
         self.push_refused: ReadOnlyError | None = None  # set when a read-only peer is met
         self.done = self.total = 0
         self.pull_idle = not config.mode.pulls
-        self.push_idle = not config.mode.pushes
         self.all_done = anyio.Event()
         # pull state
         # The feed (changes, caught_up) and the storing of revs run as two tasks, so
@@ -90,14 +79,8 @@ class ClientSession:
         # (the protocol object already knows of frames still queued for the worker).
         self.pull_waiting: dict[int, set[DocRev]] = {}
         self.pull_caught_up: int | None = None
-        # push state
-        self.push_window = anyio.Semaphore(PUSH_WINDOW)
-        self.push_pending: deque[list[Any]] = deque()  # [last_seq, complete]
-        self.proposals: dict[int, tuple[tuple[Proposal, ...], list[Any]]] = {}
-        self.push_batches: dict[int, list[Any]] = {}
-        self.push_draining = False
-        self.echo: set[DocRev] = set()  # pulled this session, so the peer has them
         self.blocked = self.checkpoints.blocked  # a doc failed: hold that checkpoint
+        self.push = Pusher(self)  # the push half: shares the counts, status and sender
 
     async def run(self) -> None:
         try:
@@ -120,18 +103,18 @@ class ClientSession:
             if not self.config.mode.pulls:
                 raise ReadOnlyError("The peer is read-only and takes no pushes.")
             # Pull on, and say once why nothing goes the other way: retrying would not help.
-            pushes, self.push_idle = False, True
+            pushes, self.push.idle = False, True
             self.push_refused = ReadOnlyError(
                 "The peer is read-only, so changes are only pulled from it, not pushed.")
         deltas = self.config.deltas and "deltas" in self.peer_features
         self.sender = RevisionSender(self.link, self.db, deltas=deltas,
-                                     on_done=self._push_batch_done,
-                                     on_delivered=self._pushed)
+                                     on_done=self.push.batch_done,
+                                     on_delivered=self.push.pushed)
         # Without a filter every revision is accepted: None lets frames be stored in one hop.
         self.receiver = RevisionReceiver(
             self.link, self.db,
             accept=self._accept_pull if self.config.pull_filter is not None else None)
-        self._set_status()
+        self.set_status()
         async with anyio.create_task_group() as tg:
             tg.start_soon(self._receive_loop, tg)
             tg.start_soon(self.sender.run)
@@ -142,7 +125,7 @@ class ClientSession:
                 tg.start_soon(self._pull_worker)
                 tg.start_soon(self._store_worker)
             if pushes:
-                tg.start_soon(self._push_feed)
+                tg.start_soon(self.push.run)
             if not self.config.continuous:
                 await self.all_done.wait()
                 tg.cancel_scope.cancel()
@@ -177,7 +160,7 @@ class ClientSession:
 
     async def _dispatch(self, tg: TaskGroup, msg: Message) -> None:
         if isinstance(msg, Proposed):
-            await self._on_proposed(msg)
+            await self.push.on_proposed(msg)
         elif isinstance(msg, Ack):
             await self.sender.on_ack(msg)
         elif isinstance(msg, GetBlob):
@@ -206,15 +189,15 @@ class ClientSession:
 
     # -- status --------------------------------------------------------------
 
-    def _set_status(self) -> None:
-        idle = self.pull_idle and self.push_idle
+    def set_status(self) -> None:
+        idle = self.pull_idle and self.push.idle
         activity = Activity.IDLE if idle else Activity.BUSY
         self.hub.set_status(ReplicatorStatus(activity, self.done, self.total,
                                              error=self.push_refused))
         if idle:
             self.all_done.set()
 
-    def _event(self, key: DocRev, direction: Direction, deleted: bool = False,
+    def event(self, key: DocRev, direction: Direction, deleted: bool = False,
                error: str | None = None) -> None:
         if self.hub.wanted:
             self.hub.publish(DocumentReplicated(key[0], key[1], direction, deleted, error))
@@ -277,7 +260,7 @@ class ClientSession:
             self.pull_waiting[msg.id] = set(keys)
         await self.link.send(Missing(msg.id, tuple(wants)))
         self.pull_idle = False
-        self._set_status()
+        self.set_status()
 
     async def _store_inline(self, msg: Changes, diff: dict[str, tuple[list[str], list[str]]]
                             ) -> set[DocRev]:
@@ -289,12 +272,12 @@ class ClientSession:
         if not picked:
             return set()
         if self.config.mode.pushes:
-            self.echo.update(r.key for r in picked)  # noted before the push feed wakes
+            self.push.echo.update(r.key for r in picked)  # noted before the push feed wakes
         got = await store_inline(self.link, self.db, picked, self.receiver.accept)
         for rev in got.stored:
-            self._event((rev.doc_id, rev.rev), Direction.PULL, rev.deleted)
+            self.event((rev.doc_id, rev.rev), Direction.PULL, rev.deleted)
         for key, reason in got.failed:
-            self._event(key, Direction.PULL, error=reason)
+            self.event(key, Direction.PULL, error=reason)
         handled = got.handled
         self.total += len(handled)
         self.done += len(handled)
@@ -303,9 +286,10 @@ class ClientSession:
     async def _on_revs(self, msg: Revs) -> None:
         if self.config.mode.pushes:
             # Noted before storing: the push feed may wake as soon as they are written.
-            if len(self.echo) > 100_000:
-                self.echo.clear()  # a bound; an echo only saves the peer a "have"
-            self.echo.update([(r.doc_id, r.rev) for r in msg.revs])
+            echo = self.push.echo
+            if len(echo) > 100_000:
+                echo.clear()  # a bound; an echo only saves the peer a "have"
+            echo.update([(r.doc_id, r.rev) for r in msg.revs])
         got = await self.receiver.handle(msg)
         stored = [(rev.doc_id, rev.rev) for rev in got.stored]
         if self.diffing:
@@ -313,10 +297,10 @@ class ClientSession:
         self.pull_inflight.difference_update(stored)
         if self.hub.wanted:
             for key, rev in zip(stored, got.stored, strict=True):
-                self._event(key, Direction.PULL, rev.deleted)
+                self.event(key, Direction.PULL, rev.deleted)
         for key, reason in got.failed:
             self.pull_inflight.discard(key)
-            self._event(key, Direction.PULL, error=reason)
+            self.event(key, Direction.PULL, error=reason)
             self.blocked[Direction.PULL] |= "filter" not in reason
         self.pull_inflight.difference_update(msg.gone)
         self.done += len(got.stored) + len(got.failed) + len(msg.gone)
@@ -340,115 +324,8 @@ class ClientSession:
             self.pull_idle = True
         if seq is not None:
             self.checkpoints.save(Direction.PULL, seq)
-        self._set_status()
+        self.set_status()
 
     def _accept_pull(self, rev: Revision) -> bool:
         check = self.config.pull_filter
         return check is None or check(rev.doc_id, rev.deleted, rev.body or {})
-
-    # -- push ----------------------------------------------------------------
-
-    async def _push_feed(self) -> None:
-        since = await self._push_drain(await self.checkpoints.load(Direction.PUSH))
-        if not self.config.continuous:
-            return
-        async with aclosing(cast(AsyncGenerator[int, None], self.db.subscribe(since))) as updates:
-            async for seq in updates:
-                since = await self._push_drain(since, small=seq - since <= SMALL)
-
-    async def _push_drain(self, since: int, small: bool = False) -> int:
-        """Propose local changes after `since`; `small`: a few (a live edit), read inline."""
-        self.push_draining = True
-        size = FIRST_BATCH  # then x4 each: the first revisions go out sooner
-        drained = False
-        while not drained:
-            found = await run_db(self.db, small, self._local_changes, since, size)
-            small, size = False, size * 4
-            if found is None:
-                break
-            # A short read drained the feed (a later write wakes it): no second look,
-            # which for a live edit would be a trip to a worker thread.
-            proposals, since, drained = found
-            if self.echo:
-                # Revisions we pulled from this peer: it has them, don't offer them back.
-                echoed = self.echo.intersection((p.doc_id, p.rev) for p in proposals)
-                if echoed:
-                    proposals = tuple(p for p in proposals if (p.doc_id, p.rev) not in echoed)
-                    self.echo -= echoed
-            self.push_idle = False
-            entry = [since, False]
-            self.push_pending.append(entry)
-            if not proposals:
-                entry[1] = True
-                continue
-            await self.push_window.acquire()
-
-            def make(i: int, proposals: tuple[Proposal, ...] = proposals,
-                     entry: list[Any] = entry) -> Propose:
-                self.proposals[i] = (proposals, entry)
-                return Propose(i, proposals)
-
-            await self.link.send(make)
-        self.push_draining = False
-        await self._advance_push()
-        return since
-
-    def _local_changes(self, since: int, size: int
-                       ) -> tuple[tuple[Proposal, ...], int, bool] | None:
-        """(leaves to propose, last seq, whether that was all) after `since`; None when
-        there is nothing. Blocking."""
-        limit = min(FEED_BATCH, size)
-        changes = self.db.changes(since, limit)
-        if not changes:
-            return None
-        wanted, check = self.config.doc_ids, self.config.push_filter
-        out: list[Proposal] = []
-        for c in changes:
-            if wanted is not None and c.doc_id not in wanted:
-                continue
-            if check is not None:
-                doc = self.db.get(c.doc_id)
-                if doc is None or not check(doc.id, doc.deleted, doc.body):
-                    continue
-            out.extend(trusted.proposal(c.doc_id, leaf) for leaf in (c.leaves or [c.rev]))
-        return tuple(out), changes[-1].seq, len(changes) < limit
-
-    async def _on_proposed(self, msg: Proposed) -> None:
-        proposals, entry = self.proposals.pop(msg.re)
-        wants = []
-        for p, answer in zip(proposals, msg.answers, strict=True):
-            if answer.verdict == "send":
-                wants.append(trusted.want(p.doc_id, (p.rev,), answer.ancestors))
-            elif answer.verdict == "refused":
-                self.blocked[Direction.PUSH] = True
-                self._event((p.doc_id, p.rev), Direction.PUSH, error=answer.reason)
-        self.push_batches[msg.re] = entry
-        self.total += len(wants)
-        self._set_status()
-        if wants:
-            self.sender.enqueue(msg.re, wants)
-        else:
-            await self._push_batch_done(msg.re)
-
-    def _pushed(self, batch: int, keys: list[DocRev]) -> None:
-        self.done += len(keys)
-        for key in keys:
-            self._event(key, Direction.PUSH)
-
-    async def _push_batch_done(self, batch: int) -> None:
-        entry = self.push_batches.pop(batch, None)
-        if entry is None:
-            return  # already counted (the sender may report a batch twice)
-        entry[1] = True
-        self.push_window.release()
-        await self._advance_push()
-
-    async def _advance_push(self) -> None:
-        seq = None
-        while self.push_pending and self.push_pending[0][1]:
-            seq = self.push_pending.popleft()[0]
-        if seq is not None:
-            self.checkpoints.save(Direction.PUSH, seq)
-        if not (self.push_draining or self.push_pending or self.proposals or self.push_batches):
-            self.push_idle = True
-        self._set_status()

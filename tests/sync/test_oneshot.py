@@ -166,10 +166,10 @@ async def test_no_deltas_when_the_listener_turns_them_off(tmp_path: Path) -> Non
 async def test_many_small_batches_pipeline_without_duplicates_and_checkpoint_the_end(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # Small batches and frames: feeds, proposals and stores of several batches overlap.
-    from engine.sync import client_session, server_session, transfer
+    from engine.sync import client_push, server_session, transfer
     from engine.sync.client_session import checkpoint_id
     from engine.sync.status import Direction
-    monkeypatch.setattr(client_session, "FEED_BATCH", 7)
+    monkeypatch.setattr(client_push, "FEED_BATCH", 7)
     monkeypatch.setattr(server_session, "FEED_BATCH", 7)
     monkeypatch.setattr(transfer, "MAX_PER_FRAME", 3)
     a, b = open_db(tmp_path, "a"), open_db(tmp_path, "b")
