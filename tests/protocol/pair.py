@@ -4,6 +4,11 @@ from __future__ import annotations
 
 from engine.protocol import Connection, Hello, Message, Role, State
 
+# Well-formed rev ids for the tests: a first revision, its child, and a rival child.
+R1 = "1-" + "a" * 32
+R2 = "2-" + "b" * 32
+R2X = "2-" + "c" * 32
+
 
 class ConnectionPair:
     def __init__(self) -> None:

@@ -21,9 +21,7 @@ from engine.protocol import (
     Want,
     encode,
 )
-from tests.protocol.pair import ConnectionPair
-
-R1 = "1-" + "a" * 32
+from tests.protocol.pair import R1, ConnectionPair
 
 
 def _ready_server() -> Connection:

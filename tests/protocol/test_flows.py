@@ -28,11 +28,8 @@ from engine.protocol import (
     VersionMismatchError,
     Want,
 )
-from tests.protocol.pair import ConnectionPair
+from tests.protocol.pair import R1, R2, R2X, ConnectionPair
 
-R1 = "1-" + "a" * 32
-R2 = "2-" + "b" * 32
-R2X = "2-" + "c" * 32
 DIGEST = "sha256-" + "0" * 64
 
 

@@ -23,11 +23,7 @@ from engine.protocol import (
     trusted,
 )
 from engine.protocol.inline import MAX_INLINE_FRAME
-from tests.protocol.pair import ConnectionPair
-
-R1 = "1-" + "a" * 32
-R2 = "2-" + "b" * 32
-R2X = "2-" + "c" * 32
+from tests.protocol.pair import R1, R2, R2X, ConnectionPair
 
 
 def _pair(client_features: tuple[str, ...] = ("deltas", "blobs", "inline")) -> ConnectionPair:
