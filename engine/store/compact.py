@@ -30,7 +30,6 @@ def compact(db: Database, blob_grace: float) -> None:
         tmp = db.path / "journal.compact"
         try:
             _write_new_journal(db, tmp)
-            db._lock.bump_generation()  # before the rename: others must never miss it
             db.ops.rename(tmp, db.path / "journal")
         except OSError as err:
             tmp.unlink(missing_ok=True)

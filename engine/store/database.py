@@ -58,9 +58,6 @@ class Database:
         self._failed = False
         self._closed = False
         self._torn_tail_seen = False
-        # The lock's generation when `_journal` was opened; None until first checked
-        # under the lock (the journal is opened before the lock is first taken).
-        self._generation: int | None = None
         self._read_hold = Hold(self, False)
         self._write_hold = Hold(self, True)
 
@@ -115,16 +112,11 @@ class Database:
 
     def _catch_up(self) -> None:
         journal = self._journal
-        generation = self._lock.generation()
-        if generation != self._generation:
-            if self._generation is not None or journal.size_on_disk()[0] != journal.ino:
-                self._reload()  # compaction replaced the journal
-                return
-            self._generation = generation
-        if journal.more_after_end() or (self._torn_tail_seen and self._lock.exclusive):
-            # (No stat on the common path, see lock.py; the file size says nothing
-            # anyway: zeros are preallocated after the records.)
-            size = os.fstat(journal.fd).st_size
+        ino, size = journal.size_on_disk()
+        if ino != journal.ino or size < journal.end:
+            self._reload()
+        elif journal.more_after_end() or (self._torn_tail_seen and self._lock.exclusive):
+            # (The file size says nothing here: zeros are preallocated after the records.)
             journal.allocated = size
             # Opening, or about to cut a torn tail: are the zeros zeros to the end? (A
             # writer that crashed mid-append leaves a non-zero header: no check needed.)
@@ -155,7 +147,6 @@ class Database:
         except OSError as err:
             raise StoreError(f"The journal {path} cannot be opened: {err}.") from err
         self._journal.failed = old.failed
-        self._generation = self._lock.generation()
         old.close()
         self._index = Index(self.max_history, self.max_ancestor_bodies)
         self._cache.clear()
@@ -407,12 +398,12 @@ class Database:
                 self._mutex.release()
 
     def _journal_unchanged(self) -> bool:
-        """True if no other process appended or compacted since we last looked (two
-        reads); False when unsure, e.g. while another thread holds the handle."""
+        """True if no other process appended or compacted since we last looked (a statx
+        and a read); False when unsure, e.g. while another thread holds the handle."""
         with self.held_if_idle() as held:
-            return (held and not self._closed
-                    and self._lock.generation() == self._generation
-                    and not self._journal.more_after_end())
+            journal = self._journal
+            return (held and not self._closed and journal.size_on_disk()[0] == journal.ino
+                    and not journal.more_after_end())
 
     async def subscribe(self, since: int = 0) -> AsyncIterator[int]:
         """Yield update_seq each time it grows past what was last yielded; wakes at

@@ -27,6 +27,7 @@ from typing import Any
 import msgpack
 
 from engine.errors import CorruptJournalError, StorageFailedError, UsageError
+from engine.store.fileinfo import inode_and_size
 
 HEADER = struct.Struct(">II")
 MAX_RECORD = 64 * 1024 * 1024  # bytes; bodies live here, pictures live in blobs
@@ -298,10 +299,9 @@ class Journal:
     def size_on_disk(self) -> tuple[int, int]:
         """(inode, size) of whatever file is now at `path`; (-1, -1) if none."""
         try:
-            st = os.stat(self.path)
+            return inode_and_size(self.path)  # not os.stat: see fileinfo.py
         except FileNotFoundError:
             return (-1, -1)
-        return (st.st_ino, st.st_size)
 
     def more_after_end(self) -> bool:
         """Has another writer put something after `end`? (one read: zeros or EOF = no)"""

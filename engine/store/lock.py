@@ -3,19 +3,12 @@
 flock locks belong to the open file, so two Database objects in one process
 exclude each other like two processes do. Re-entrant within one holder: a
 nested acquire while already holding the lock is a no-op.
-
-The lock file's first 8 bytes count journal replacements (compactions): every
-process reads the count at each catch-up, instead of a stat of the journal,
-because on this kernel (multigrain timestamps, Linux 6.13+) a stat makes the
-next write update the journal's timestamps finely, which costs every durable
-save a further ~30-50 us of sync on ext4. An empty lock file counts 0.
 """
 
 from __future__ import annotations
 
 import fcntl
 import os
-import struct
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -25,8 +18,6 @@ from engine.errors import UsageError
 
 if TYPE_CHECKING:
     from engine.store.database import Database
-
-_GENERATION = struct.Struct(">Q")
 
 
 class FileLock:
@@ -42,20 +33,6 @@ class FileLock:
         if self.fd >= 0:
             os.close(self.fd)
             self.fd = -1
-
-    def generation(self) -> int:
-        """How many times the journal has been replaced (read under the lock)."""
-        data = os.pread(self.fd, _GENERATION.size, 0)
-        return _GENERATION.unpack(data)[0] if len(data) == _GENERATION.size else 0
-
-    def bump_generation(self) -> None:
-        """Count one more replacement, before it happens (caller holds the lock exclusively).
-
-        Not synced: only running processes read the count, and a crash ends them
-        all. Counting a replacement that then fails only makes others reload."""
-        data = _GENERATION.pack(self.generation() + 1)
-        if os.pwrite(self.fd, data, 0) != len(data):
-            raise OSError(f"short write to {self.path}")
 
     def acquire(self, exclusive: bool) -> None:
         if self.depth:
