@@ -18,8 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 _AT_FDCWD = -100
-_STATX_INO = 0x100
-_STATX_SIZE = 0x200
+_WANTED = 0x100 | 0x200  # STATX_INO | STATX_SIZE
 _STATX_BYTES = 256  # sizeof(struct statx)
 _MASK = struct.Struct("=I")  # stx_mask, at offset 0: what the file system filled in
 _INO_SIZE = struct.Struct("=QQ")  # stx_ino and stx_size, at offset 32
@@ -31,8 +30,8 @@ def _load_statx() -> Callable[..., int] | None:
         statx = ctypes.CDLL(None, use_errno=True).statx
     except (OSError, AttributeError, TypeError):  # no statx in this libc (or no libc)
         return None
-    statx.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_uint,
-                      ctypes.c_char_p]
+    # No argtypes: ctypes then passes the ints as C ints and the bytes and buffer as
+    # pointers, which is what statx takes, without a conversion step per call.
     statx.restype = ctypes.c_int
     return statx
 
@@ -40,14 +39,26 @@ def _load_statx() -> Callable[..., int] | None:
 _statx = _load_statx()
 
 
-def inode_and_size(path: Path) -> tuple[int, int]:
-    """`(st_ino, st_size)` of `path`, raising what `os.stat(path)` would."""
-    if _statx is not None:
-        buf = ctypes.create_string_buffer(_STATX_BYTES)  # per call: threads share this
-        wanted = _STATX_INO | _STATX_SIZE
-        if (_statx(_AT_FDCWD, os.fsencode(path), 0, wanted, buf) == 0
-                and _MASK.unpack_from(buf)[0] & wanted == wanted):
+class PathInfo:
+    """Looks up one path's inode and size; one buffer, so one thread at a time (the
+    journal calls it under its database's mutex)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._encoded = os.fsencode(path)
+        self._buf = ctypes.create_string_buffer(_STATX_BYTES)
+
+    def inode_and_size(self) -> tuple[int, int]:
+        """`(st_ino, st_size)` of the path, raising what `os.stat(path)` would."""
+        buf = self._buf
+        if (_statx is not None and _statx(_AT_FDCWD, self._encoded, 0, _WANTED, buf) == 0
+                and _MASK.unpack_from(buf)[0] & _WANTED == _WANTED):
             ino, size = _INO_SIZE.unpack_from(buf, _INO_SIZE_OFFSET)
             return (ino, size)
-    st = os.stat(path)  # also gives the error (FileNotFoundError, ...) a failed statx had
-    return (st.st_ino, st.st_size)
+        st = os.stat(self.path)  # also gives the error (FileNotFoundError, ...) statx had
+        return (st.st_ino, st.st_size)
+
+
+def inode_and_size(path: Path) -> tuple[int, int]:
+    """`(st_ino, st_size)` of `path`, raising what `os.stat(path)` would."""
+    return PathInfo(path).inode_and_size()

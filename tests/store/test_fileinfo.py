@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from engine.store import fileinfo
-from engine.store.fileinfo import inode_and_size
+from engine.store.fileinfo import PathInfo, inode_and_size
 
 
 @pytest.fixture(params=["statx", "os.stat"])
@@ -22,12 +22,12 @@ def libc_statx(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) 
 def test_inode_and_size_agree_with_os_stat(tmp_path: Path) -> None:
     path = tmp_path / "f"
     path.write_bytes(b"x" * 12345)
-    st = os.stat(path)
-    assert inode_and_size(path) == (st.st_ino, 12345)
+    info = PathInfo(path)  # one lookup object, asked again after the file changed
+    assert info.inode_and_size() == inode_and_size(path) == (os.stat(path).st_ino, 12345)
     replacement = tmp_path / "g"
     replacement.write_bytes(b"")
     os.replace(replacement, path)  # what a compaction does to the journal
-    assert inode_and_size(path) == (os.stat(path).st_ino, 0)
+    assert info.inode_and_size() == (os.stat(path).st_ino, 0)
 
 
 @pytest.mark.usefixtures("libc_statx")
