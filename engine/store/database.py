@@ -398,7 +398,7 @@ class Database:
                 self._mutex.release()
 
     def _journal_unchanged(self) -> bool:
-        """True if no other process appended or compacted since we last looked (a stat
+        """True if no other process appended or compacted since we last looked (a statx
         and a read); False when unsure, e.g. while another thread holds the handle."""
         with self.held_if_idle() as held:
             journal = self._journal

@@ -2,7 +2,7 @@
 
 Writes through this handle wake subscribers at once (scheduled onto each
 subscriber's own event loop, so writers on worker threads are fine); other
-processes' appends are noticed by a cheap stat of the journal every 50 ms,
+processes' appends are noticed by a statx and a read of the journal every 50 ms,
 done only while someone is subscribed.
 """
 

@@ -27,6 +27,7 @@ from typing import Any
 import msgpack
 
 from engine.errors import CorruptJournalError, StorageFailedError, UsageError
+from engine.store.fileinfo import PathInfo
 
 HEADER = struct.Struct(">II")
 MAX_RECORD = 64 * 1024 * 1024  # bytes; bodies live here, pictures live in blobs
@@ -278,6 +279,7 @@ class Journal:
         # One packer reused (cheaper than packb's new one per call); callers hold the
         # database's mutex, so it is never used by two threads at once.
         self._packer = msgpack.Packer(use_bin_type=True)
+        self._path_info = PathInfo(path)  # used under the mutex too
 
     def pack_body(self, body: dict[str, Any]) -> bytes:
         """`pack_body(body)`, for callers holding the database's mutex."""
@@ -298,10 +300,11 @@ class Journal:
     def size_on_disk(self) -> tuple[int, int]:
         """(inode, size) of whatever file is now at `path`; (-1, -1) if none."""
         try:
-            st = os.stat(self.path)
+            if self._path_info.path is not self.path:  # renamed into place at creation
+                self._path_info = PathInfo(self.path)
+            return self._path_info.inode_and_size()  # not os.stat: see fileinfo.py
         except FileNotFoundError:
             return (-1, -1)
-        return (st.st_ino, st.st_size)
 
     def more_after_end(self) -> bool:
         """Has another writer put something after `end`? (one read: zeros or EOF = no)"""

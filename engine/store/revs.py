@@ -97,6 +97,11 @@ def generation(rev: str) -> int:
 
 def check_id(doc_id: object, what: str = "document id") -> str:
     """Return `doc_id` if it is a usable id, else raise InvalidIdError with the reason."""
+    # The usual id, passed without encoding it: ASCII has a byte per character, and an
+    # ASCII string is printable exactly when it holds no control character.
+    if (type(doc_id) is str and doc_id.isascii() and 0 < len(doc_id) <= MAX_ID_BYTES
+            and doc_id.isprintable()):
+        return doc_id
     if not isinstance(doc_id, str):
         raise InvalidIdError(f"The {what} must be a string, not {type(doc_id).__name__}.")
     try:

@@ -14,6 +14,8 @@ from pathlib import Path
 
 from engine.errors import ConflictError
 from engine.store import Database
+from engine.store.journal import FileOps, Journal
+from engine.store.lock import FileLock
 from tests.helpers import REPO_ROOT, cli_env
 
 LONG = os.environ.get("LISTSYNC_LONG") == "1"
@@ -139,6 +141,33 @@ def test_another_handle_sees_appends_and_survives_compaction(db_path: Path) -> N
         rev2 = b.save("doc", {"v": 100}, rev=rev)
         assert a.get("doc").rev == rev2  # type: ignore[union-attr]
         assert a.check() == [] and b.check() == []
+
+
+def test_handles_see_every_compaction_by_others_before_they_write(db_path: Path) -> None:
+    with Database.open(db_path) as a, Database.open(db_path) as b:
+        rev = a.save("doc", {"v": 1}, rev=None)
+        for i in range(3):
+            a.compact()
+            rev = b.save("doc", {"v": i + 2}, rev=rev)
+            assert a.get("doc").rev == rev  # type: ignore[union-attr]
+        b.compact()
+        b.compact()
+        rev = a.save("doc", {"v": 9}, rev=rev)
+        assert b.get("doc").rev == rev  # type: ignore[union-attr]
+        assert a.check() == [] and b.check() == []
+
+
+def test_a_journal_opened_just_before_a_compaction_is_reloaded(db_path: Path) -> None:
+    # Opening reads the journal file before it first takes the lock; a compaction by
+    # another process in that gap must not leave the new handle on the replaced file.
+    with Database.open(db_path) as a:
+        rev = a.save("doc", {"v": 1}, rev=None)
+        early = Journal(db_path / "journal", FileOps())
+        a.compact()
+        with Database(db_path, FileLock(db_path / "lock"), early, FileOps(), 100, 4) as b:
+            rev = b.save("doc", {"v": 2}, rev=rev)
+        assert a.get("doc").rev == rev  # type: ignore[union-attr]
+        assert a.check() == []
 
 
 def test_threads_sharing_one_handle_lose_nothing(db_path: Path) -> None:
