@@ -16,12 +16,19 @@ from typing import Any
 
 from engine.protocol.limits import BAD_ID_CHAR
 from engine.protocol.messages import Answer, Change, Proposal, RevisionData, Want
+from engine.protocol.trusted import slot_setters
 
 # Rev ids, each followed by a comma (which no rev id or doc id check lets through).
 _REVS_RE = re.compile(r"(?:[1-9][0-9]{0,8}-[0-9a-f]{32},)*\Z")
 _MAX_SEQ = 2**63 - 1
 _new = object.__new__
-_set = object.__setattr__
+_C_SEQ, _C_DOC, _C_REV, _C_DEL, _C_LEAVES = slot_setters(
+    Change, "seq", "doc_id", "rev", "deleted", "leaves")
+_W_DOC, _W_REVS, _W_ANC = slot_setters(Want, "doc_id", "revs", "ancestors")
+_R_DOC, _R_REV, _R_DEL, _R_HIST, _R_BODY, _R_BASE, _R_DELTA, _R_PACKED = slot_setters(
+    RevisionData, "doc_id", "rev", "deleted", "history", "body", "base", "delta", "packed")
+_P_DOC, _P_REV, _P_HIST = slot_setters(Proposal, "doc_id", "rev", "history")
+_A_VERDICT, _A_ANC, _A_REASON = slot_setters(Answer, "verdict", "ancestors", "reason")
 
 
 def revs_ok(revs: list[Any]) -> bool:
@@ -76,14 +83,14 @@ def revisions(items: list[Any], one: Callable[[Any], RevisionData]
                 if len(history) > 1:
                     long.append(history)
                 data = _new(RevisionData)
-                _set(data, "doc_id", doc)
-                _set(data, "rev", history[0])
-                _set(data, "deleted", deleted)
-                _set(data, "history", tuple(history))
-                _set(data, "body", body)
-                _set(data, "base", None)
-                _set(data, "delta", None)
-                _set(data, "packed", None)
+                _R_DOC(data, doc)
+                _R_REV(data, history[0])
+                _R_DEL(data, deleted)
+                _R_HIST(data, tuple(history))
+                _R_BODY(data, body)
+                _R_BASE(data, None)
+                _R_DELTA(data, None)
+                _R_PACKED(data, None)
                 out.append(data)
                 continue
         out.append(None)  # a delta, explicit nulls, or a refusal: checked in order below
@@ -115,11 +122,11 @@ def changes(items: list[Any], one: Callable[[Any], Change]) -> tuple[Change, ...
     out = []
     for seq, doc, rev, deleted, leaves in items:
         entry = _new(Change)
-        _set(entry, "seq", seq)
-        _set(entry, "doc_id", doc)
-        _set(entry, "rev", rev)
-        _set(entry, "deleted", deleted)
-        _set(entry, "leaves", tuple(leaves))
+        _C_SEQ(entry, seq)
+        _C_DOC(entry, doc)
+        _C_REV(entry, rev)
+        _C_DEL(entry, deleted)
+        _C_LEAVES(entry, tuple(leaves))
         out.append(entry)
     return tuple(out)
 
@@ -138,9 +145,9 @@ def proposals(items: list[Any], one: Callable[[Any], Proposal]) -> tuple[Proposa
     out = []
     for row in items:
         entry = _new(Proposal)
-        _set(entry, "doc_id", row[0])
-        _set(entry, "rev", row[1])
-        _set(entry, "history", tuple(row[2:]))
+        _P_DOC(entry, row[0])
+        _P_REV(entry, row[1])
+        _P_HIST(entry, tuple(row[2:]))
         out.append(entry)
     return tuple(out)
 
@@ -161,9 +168,9 @@ def wants(items: list[Any], one: Callable[[Any], Want]) -> tuple[Want, ...]:
     out = []
     for doc, wanted, held in items:
         entry = _new(Want)
-        _set(entry, "doc_id", doc)
-        _set(entry, "revs", tuple(wanted))
-        _set(entry, "ancestors", tuple(held))
+        _W_DOC(entry, doc)
+        _W_REVS(entry, tuple(wanted))
+        _W_ANC(entry, tuple(held))
         out.append(entry)
     return tuple(out)
 
@@ -193,8 +200,8 @@ def answers(items: list[Any], one: Callable[[Any], Answer]) -> tuple[Answer, ...
             out.append(_SEND)
         else:
             entry = _new(Answer)
-            _set(entry, "verdict", "send")
-            _set(entry, "ancestors", tuple(row[1]))
-            _set(entry, "reason", "")
+            _A_VERDICT(entry, "send")
+            _A_ANC(entry, tuple(row[1]))
+            _A_REASON(entry, "")
             out.append(entry)
     return tuple(out)

@@ -161,6 +161,11 @@ class Connection:
         """Revisions the peer still owes us for a batch we asked from."""
         return frozenset(self._theirs.owed.get(batch, ()))
 
+    def received_keys(self, frame_id: int) -> frozenset[DocRev]:
+        """The revisions of the peer's revs frame `frame_id`, until we ack it (else none)."""
+        frame = self._theirs.frames.get(frame_id)
+        return frozenset() if frame is None else frame[1]
+
     def unacked(self) -> int:
         """Number of our revs frames the peer has not acknowledged."""
         return len(self._ours.frames)

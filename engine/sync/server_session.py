@@ -8,7 +8,7 @@ ends only this session, with a ProtocolError after telling the peer why.
 from __future__ import annotations
 
 import math
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Collection
 from contextlib import aclosing
 from typing import cast
 
@@ -220,9 +220,13 @@ class _Server:
             async for msg in self.pushes:
                 with self.marks.during():
                     received = await self.receiver.handle(msg)
+                if len(received.keys) != len(received.stored):  # some failed or need a body
+                    stored: Collection[DocRev] = [(r.doc_id, r.rev) for r in received.stored]
+                else:  # all of the frame: a set already, whose hashes set operations reuse
+                    stored = received.keys
                 if self.diffing:
-                    self.stored_meanwhile.update([(r.doc_id, r.rev) for r in received.stored])
-                self.awaiting.difference_update([(r.doc_id, r.rev) for r in received.stored])
+                    self.stored_meanwhile.update(stored)
+                self.awaiting.difference_update(stored)
                 self.inline.note_pushed(received.stored)
                 self.awaiting.difference_update(key for key, _ in received.failed)
                 self.awaiting.difference_update(msg.gone)

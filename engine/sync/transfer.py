@@ -141,6 +141,7 @@ class Received:
     failed: list[tuple[DocRev, str]] = field(default_factory=list)
     full: list[DocRev] = field(default_factory=list)
     new_seqs: list[int] = field(default_factory=list)
+    keys: frozenset[DocRev] = frozenset()  # every revision of the frame, stored or not
 
 
 class RevisionReceiver:
@@ -177,6 +178,7 @@ class RevisionReceiver:
                         self.db.put_revisions, out.stored, source=self._source()))
                 except (UsageError, BlobMissingError) as err:
                     raise await self._refused(err) from err
+        out.keys = self.link.conn.received_keys(msg.id)  # (a set made once, while checked)
         await self.link.send(Ack(msg.id, tuple(out.full)))
         return out
 
