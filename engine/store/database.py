@@ -202,6 +202,18 @@ class Database:
             return Revision(doc_id, rev, node.deleted, body,
                             tree.history(rev, self.max_history))
 
+    def delta_base(self, doc_id: str, rev: str) -> dict[str, Any] | None:
+        """The body of `rev` to apply a peer's delta to: held, or trimmed lately (the
+        journal keeps it until compaction). A peer bases a delta on a revision we told
+        it we hold; a concurrent write may trim that body before the delta comes."""
+        with self._reading():
+            tree = self._tree(doc_id)
+            node = None if tree is None else tree.nodes.get(rev)
+            if node is None:
+                return None
+            loc = node.loc if node.loc is not None else self._index.trimmed.get((doc_id, rev))
+            return None if loc is None else self._body(loc)
+
     def get_revs(self, keys: list[tuple[str, str]]) -> list[Revision | None]:
         """`get_rev` for many (doc id, rev) pairs under one lock and one catch-up."""
         from engine.store.peer import get_revs

@@ -15,6 +15,10 @@ from engine.store.journal import Record
 from engine.store.revs import Loc, Node, RevTree
 
 FORMAT = 1
+# Bodies trimmed lately, still in the journal until it is compacted: a delta a peer
+# based on one moments before (another connection's writes trimmed it meanwhile)
+# can still be applied instead of costing the revision a second trip.
+TRIMMED_RECENT = 1024
 
 
 class Index:
@@ -29,6 +33,8 @@ class Index:
         self.by_seq: dict[int, str] = {}
         self.locals: dict[str, Loc] = {}
         self.update_seq = 0
+        # (doc id, rev) -> where its trimmed body still lies, most recent last.
+        self.trimmed: dict[tuple[str, str], Loc] = {}
 
     def apply(self, batch: list[Record]) -> None:
         for fields, body_off, body_len in batch:
@@ -72,7 +78,10 @@ class Index:
         if rev not in tree.nodes:
             tree.graft(rev, ancestors, bool(deleted), loc)
             if len(tree.nodes) > 1:
-                tree.trim(self.max_history, self.max_bodies)
+                unbodied: list[tuple[str, Loc]] = []
+                tree.trim(self.max_history, self.max_bodies, unbodied)
+                if unbodied:
+                    self._note_trimmed(doc_id, unbodied)
         if seq > tree.seq:
             if tree.seq:
                 self.by_seq.pop(tree.seq, None)
@@ -80,6 +89,13 @@ class Index:
             self.by_seq[seq] = doc_id
         if seq > self.update_seq:
             self.update_seq = seq
+
+    def _note_trimmed(self, doc_id: str, unbodied: list[tuple[str, Loc]]) -> None:
+        trimmed = self.trimmed
+        for rev, loc in unbodied:
+            trimmed[(doc_id, rev)] = loc
+        while len(trimmed) > TRIMMED_RECENT:
+            del trimmed[next(iter(trimmed))]
 
     def describe(self) -> dict[str, object]:
         """A comparable summary (for check): per doc its seq and nodes."""

@@ -284,13 +284,15 @@ class RevTree:
             cur = node.parent
         return out
 
-    def trim(self, max_history: int, max_bodies: int) -> list[Loc]:
+    def trim(self, max_history: int, max_bodies: int,
+             unbodied: list[tuple[str, Loc]] | None = None) -> list[Loc]:
         """Drop nodes deeper than `max_history` below every leaf and bodies older than
-        `max_bodies` generations behind every leaf; returns the dropped body locations."""
+        `max_bodies` generations behind every leaf; returns the dropped body locations.
+        `unbodied` gets (rev, former body location) of each kept node that lost its body."""
         if len(self.nodes) <= 1:
             return []
         if len(self.leafs) == 1:  # one leaf means one chain: walk it, no sets needed
-            return self._trim_chain(max_history, max_bodies)
+            return self._trim_chain(max_history, max_bodies, unbodied)
         keep: set[str] = set()
         keep_body: set[str] = set()
         for leaf in self.leafs:
@@ -314,10 +316,13 @@ class RevTree:
                 node.parent = None
             if rev not in keep_body and node.loc is not None:
                 dropped.append(node.loc)
+                if unbodied is not None:
+                    unbodied.append((rev, node.loc))
                 node.loc = None
         return dropped
 
-    def _trim_chain(self, max_history: int, max_bodies: int) -> list[Loc]:
+    def _trim_chain(self, max_history: int, max_bodies: int,
+                    unbodied: list[tuple[str, Loc]] | None = None) -> list[Loc]:
         dropped: list[Loc] = []
         nodes = self.nodes
         node = nodes[self.leafs[0]]
@@ -337,6 +342,8 @@ class RevTree:
                 break
             if depth > max_bodies and parent.loc is not None:
                 dropped.append(parent.loc)
+                if unbodied is not None:
+                    unbodied.append((parent.rev, parent.loc))
                 parent.loc = None
             node = parent
         return dropped

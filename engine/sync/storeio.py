@@ -148,11 +148,11 @@ def _is_digest(value: object) -> TypeGuard[str]:
 
 def _apply(db: Database, data: RevisionData) -> dict[str, Any] | None:
     assert data.base is not None and data.delta is not None
-    base = db.get_rev(data.doc_id, data.base)
-    if base is None or base.body is None:
+    base = db.delta_base(data.doc_id, data.base)  # (trimmed moments ago: still there)
+    if base is None:
         return None
     try:
-        body = apply_delta(base.body, data.delta)
+        body = apply_delta(base, data.delta)
         parent = data.history[1]
         if make_rev_id(parent, data.deleted, body) != data.rev:
             raise DeltaError("The patched body does not hash to the revision id.")
