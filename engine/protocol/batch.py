@@ -16,19 +16,35 @@ from typing import Any
 
 from engine.protocol.limits import BAD_ID_CHAR
 from engine.protocol.messages import Answer, Change, Proposal, RevisionData, Want
-from engine.protocol.trusted import slot_setters
+from engine.protocol.trusted import (  # the entries' slot setters, made once
+    _A_ANC,
+    _A_REASON,
+    _A_VERDICT,
+    _C_DEL,
+    _C_DOC,
+    _C_LEAVES,
+    _C_REV,
+    _C_SEQ,
+    _P_DOC,
+    _P_HIST,
+    _P_REV,
+    _R_BASE,
+    _R_BODY,
+    _R_DEL,
+    _R_DELTA,
+    _R_DOC,
+    _R_HIST,
+    _R_PACKED,
+    _R_REV,
+    _W_ANC,
+    _W_DOC,
+    _W_REVS,
+)
 
 # Rev ids, each followed by a comma (which no rev id or doc id check lets through).
 _REVS_RE = re.compile(r"(?:[1-9][0-9]{0,8}-[0-9a-f]{32},)*\Z")
 _MAX_SEQ = 2**63 - 1
 _new = object.__new__
-_C_SEQ, _C_DOC, _C_REV, _C_DEL, _C_LEAVES = slot_setters(
-    Change, "seq", "doc_id", "rev", "deleted", "leaves")
-_W_DOC, _W_REVS, _W_ANC = slot_setters(Want, "doc_id", "revs", "ancestors")
-_R_DOC, _R_REV, _R_DEL, _R_HIST, _R_BODY, _R_BASE, _R_DELTA, _R_PACKED = slot_setters(
-    RevisionData, "doc_id", "rev", "deleted", "history", "body", "base", "delta", "packed")
-_P_DOC, _P_REV, _P_HIST = slot_setters(Proposal, "doc_id", "rev", "history")
-_A_VERDICT, _A_ANC, _A_REASON = slot_setters(Answer, "verdict", "ancestors", "reason")
 
 
 def revs_ok(revs: list[Any]) -> bool:
