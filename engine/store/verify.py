@@ -7,18 +7,12 @@ check_doc_id, generation); the shortcuts only decide how much work that takes.
 
 from __future__ import annotations
 
-import json.encoder
 import re
 from hashlib import sha256
 from typing import Any
 
 from engine.store import revs
 
-# revs.canonical builds a json encoder per call; this one is built once (same output:
-# the C encoder json.dumps uses with sort_keys, compact separators, ensure_ascii off).
-_MAKE = getattr(json.encoder, "c_make_encoder", None)
-_ENCODE = None if _MAKE is None else _MAKE(
-    None, None, json.encoder.encode_basestring, None, ":", ",", True, False, False)
 # Bytes that JSON would escape inside a string (UTF-8 multi-byte sequences have none).
 _ESCAPED = bytes(range(32)) + b'"\\'
 
@@ -28,9 +22,9 @@ def matches(rev: str, parent: str | None, deleted: bool, body: dict[str, Any]) -
     well formed and the history counts down (checked by the caller or by
     engine.protocol), so only the digest part of `rev` is left to compare."""
     text = _flat_canonical(parent or "", deleted, body)
-    if text is None and _ENCODE is not None:
+    if text is None:
         try:
-            text = "".join(_ENCODE([parent or "", deleted, body], 0)).encode("utf-8")
+            text = revs.canonical(parent, deleted, body)
         except ValueError:  # NaN and the like: the reference formula refuses them too
             text = None
     if text is not None and rev[rev.index("-") + 1:] == sha256(text).hexdigest()[:32]:
