@@ -4,6 +4,7 @@
 `{"name": ..., "password": ...}` or our hashed `{"name": ..., "scrypt": ...}`.
 `Authenticator` checks in constant time and throttles guessing per address; a
 login that already succeeded is remembered (as a keyed hash) so reconnecting is cheap.
+A list without any hashed entry is checked without scrypt (see `_plain_matches`).
 """
 
 from __future__ import annotations
@@ -104,8 +105,9 @@ _DUMMY = "n=16384,r=8,p=1$AAAAAAAAAAAAAAAAAAAAAA==$gRMsoxFkLWSGN9jrXNolvDsihBs2n
 
 
 def _dummy() -> str:
-    """Unknown users and plaintext entries are hashed against this, so every check
-    costs one scrypt and timing tells nothing about which names exist."""
+    """In a list holding any hashed entry, unknown users and plaintext entries are
+    hashed against this, so every check costs one scrypt and timing tells nothing
+    about which names exist."""
     return _DUMMY
 
 
@@ -121,15 +123,25 @@ class UserEntry:
     def kind(self) -> str:
         return "scrypt" if self.scrypt is not None else "plaintext"
 
-    def matches(self, password: str) -> bool:
-        """Constant-time check costing one scrypt whatever the entry kind."""
+    def matches(self, password: str, *, hashed_list: bool = True) -> bool:
+        """Constant-time check. In a list holding any hashed entry every check costs one
+        scrypt, whatever the entry kind; see `_plain_matches` for a list without one."""
         if self.scrypt is not None:
             return _scrypt_matches(self.scrypt, password)
-        _scrypt_matches(_dummy(), password)
-        stored = _utf8(self.password or "")
-        # Compare digests so the time does not even depend on the length.
-        return hmac.compare_digest(hashlib.sha256(stored).digest(),
-                                   hashlib.sha256(_utf8(password)).digest())
+        if hashed_list:
+            _scrypt_matches(_dummy(), password)
+        return _plain_matches(self.password or "", password)
+
+
+def _plain_matches(stored: str, password: str) -> bool:
+    """Compare digests, so the time does not even depend on the lengths.
+
+    This alone is the check of a list holding only plaintext entries (the tutorial's
+    own file): scrypt protects a stored hash from whoever reads the file, and such a
+    file has none to protect. Every name, known or not, then costs the same sha256s;
+    guessing stays throttled per address (`Throttle`)."""
+    return hmac.compare_digest(hashlib.sha256(_utf8(stored)).digest(),
+                               hashlib.sha256(_utf8(password)).digest())
 
 
 def check_user_name(name: str) -> str:
@@ -192,6 +204,11 @@ class Allowlist:
     @property
     def plaintext_count(self) -> int:
         return sum(1 for e in self.entries.values() if e.password is not None)
+
+    @property
+    def hashed(self) -> bool:
+        """Does any entry hold a scrypt hash? (Then every check pays one scrypt.)"""
+        return any(e.scrypt is not None for e in self.entries.values())
 
     def dumps(self) -> str:
         def line(e: UserEntry) -> str:
@@ -364,18 +381,24 @@ class Authenticator:
 
     def _check(self, user: str, password: str) -> bool:
         try:
-            entry = self._current().get(user)
+            allow = self._current()
+            entry, hashed = allow.get(user), allow.hashed
         except ConfigError as err:  # fail closed on a file broken while serving
             log.error("Refusing every login: %s", err)
-            entry = None
-        if entry is None:
-            _scrypt_matches(_dummy(), password)  # same cost as a wrong password
-            return False
+            entry, hashed = None, True
+        # Made for unknown users too, so that they cost what a wrong password costs
+        # even when no scrypt hides the difference.
         mac = hmac.new(self._key, _utf8(password), hashlib.sha256).digest()
         known = self._verified.get(user)
+        if entry is None:
+            if hashed:
+                _scrypt_matches(_dummy(), password)
+            else:
+                _plain_matches("", password)
+            return False
         if known is not None and known[0] is entry and hmac.compare_digest(known[1], mac):
             return True  # only the right password is fast: timing tells nothing new
-        if not entry.matches(password):
+        if not entry.matches(password, hashed_list=hashed):
             return False
         if len(self._verified) >= _MAX_REMEMBERED:
             self._verified.clear()

@@ -82,6 +82,34 @@ def test_every_first_check_costs_exactly_one_scrypt(tmp_path: Path,
         assert len(calls) == 1, (user, password)
 
 
+def test_a_list_of_plaintext_entries_only_is_checked_without_scrypt(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[int] = []
+    real = hashlib.scrypt
+
+    def counting(*args: object, **kwargs: object) -> bytes:
+        calls.append(1)
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(auth.hashlib, "scrypt", counting)
+    path = tmp_path / "plain.json"
+    path.write_text(json.dumps({"name": "bob", "password": "plain-pw"}) + "\n")
+    checker = Authenticator(path)
+    assert checker._check("bob", "plain-pw")
+    assert not checker._check("bob", "plain-pwx")
+    assert not checker._check("bob", "")
+    assert not checker._check("nobody", "plain-pw")
+    assert calls == []  # nothing hashed in the file: nothing for scrypt to protect
+    # One hashed entry, and every check (of any name) pays one scrypt again.
+    with path.open("a") as f:
+        f.write(json.dumps({"name": "eve", "scrypt": hash_password("hashed-pw")}) + "\n")
+    for user, password, ok in [("bob", "wrong", False), ("nobody", "x", False),
+                               ("eve", "hashed-pw", True)]:
+        calls.clear()
+        assert checker._check(user, password) is ok
+        assert len(calls) == 1, (user, password)
+
+
 def test_a_repeated_good_login_skips_the_scrypt_and_a_wrong_one_still_pays(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[int] = []
