@@ -11,6 +11,11 @@ The PouchDB anchor (../shared/anchors/pouchdb, copied to a temp dir and
 npm-installed) runs in the same invocation unless --no-pouch; ratios are printed.
 
     python tests/bench/sync_bench.py [--n 10000] [--updates 200] [--runs 3] [--no-pouch]
+                                     [--hashed-login]
+
+The serving peer checks bob/password against the shipped (plaintext) allowlist, which
+costs no scrypt; --hashed-login gives it a hashed entry instead, so each run's first
+login pays one scrypt (~40 ms here) inside the pull and push figures.
 """
 
 from __future__ import annotations
@@ -57,11 +62,16 @@ def role_seed(path: str, prefix: str, n: int) -> None:
                                                              12345)])
 
 
-def role_server(path: str) -> None:
+def role_server(path: str, hashed: bool = False) -> None:
     """A passive peer that also commits edits on request (stdin "update ID")."""
     import anyio
 
     from engine import Database, ListenOptions, make_listener
+
+    if hashed:
+        from engine.sync.auth import add_user
+
+        add_user(Path(path).parent / "auth", "bob", "password")
 
     async def main() -> None:
         with Database.open(Path(path)) as db:
@@ -170,12 +180,12 @@ def pct(values: list[float], p: float) -> float:
     return s[min(len(s) - 1, max(0, int(-(-p / 100 * len(s) // 1)) - 1))]
 
 
-def one_run(tmp: Path, n: int, nupd: int) -> dict[str, float]:
+def one_run(tmp: Path, n: int, nupd: int, hashed: bool) -> dict[str, float]:
     out: dict[str, float] = {}
     server_db = tmp / "server" / "db"
     subprocess.run([sys.executable, __file__, "--role", "seed", str(server_db), "item", str(n)],
                    check=True, env=dict(os.environ, PYTHONPATH=str(REPO)))
-    server = spawn("server", str(server_db), stdin=True)
+    server = spawn("server", str(server_db), *(["hashed"] if hashed else []), stdin=True)
     try:
         port = read_json(server)["port"]
         url = f"ws://127.0.0.1:{port}/bench"
@@ -221,7 +231,8 @@ def one_run(tmp: Path, n: int, nupd: int) -> dict[str, float]:
     src = tmp / "pushsrc" / "db"
     subprocess.run([sys.executable, __file__, "--role", "seed", str(src), "new", str(n)],
                    check=True, env=dict(os.environ, PYTHONPATH=str(REPO)))
-    dst = spawn("server", str(tmp / "pushdst" / "db"), stdin=True)
+    dst = spawn("server", str(tmp / "pushdst" / "db"), *(["hashed"] if hashed else []),
+                stdin=True)
     try:
         port = read_json(dst)["port"]
         push = spawn("client", str(src), f"ws://127.0.0.1:{port}/bench", "push", str(n))
@@ -267,7 +278,7 @@ def main() -> None:
     if len(sys.argv) > 2 and sys.argv[1] == "--role":
         role, *rest = sys.argv[2:]
         {"seed": lambda: role_seed(rest[0], rest[1], int(rest[2])),
-         "server": lambda: role_server(rest[0]),
+         "server": lambda: role_server(rest[0], rest[1:] == ["hashed"]),
          "client": lambda: role_client(rest[0], rest[1], rest[2], int(rest[3])),
          "live": lambda: role_live(rest[0], rest[1])}[role]()
         return
@@ -276,12 +287,14 @@ def main() -> None:
     ap.add_argument("--updates", type=int, default=200)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--no-pouch", action="store_true")
+    ap.add_argument("--hashed-login", action="store_true",
+                    help="a scrypt allowlist entry for the bench user (one scrypt a run)")
     args = ap.parse_args()
     results = []
     for k in range(args.runs):
         tmp = Path(tempfile.mkdtemp(prefix="listsync-syncbench-"))
         try:
-            r = one_run(tmp, args.n, args.updates)
+            r = one_run(tmp, args.n, args.updates, args.hashed_login)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
         print(f"listsync run {k + 1}: " + ", ".join(f"{key} {v:.2f}" for key, v in r.items()),
