@@ -242,18 +242,11 @@ class Database:
     def changes(self, since: int = 0, limit: int | None = None) -> list[Change]:
         """One entry per document changed after `since`, oldest first."""
         with self._reading():
-            picked: list[int] = []
-            for seq in reversed(self._index.by_seq):
-                if seq <= since:
-                    break
-                picked.append(seq)
-            picked.reverse()
-            if limit is not None:
-                picked = picked[:max(limit, 0)]
+            index = self._index
             out = []
-            for seq in picked:
-                doc_id = self._index.by_seq[seq]
-                tree = self._index.docs[doc_id]
+            for seq in index.seqs_after(since, limit):
+                doc_id = index.by_seq[seq]
+                tree = index.docs[doc_id]
                 win = tree.winner()
                 out.append(Change(seq, doc_id, win.rev, win.deleted, tree.leaves()))
             return out

@@ -9,6 +9,8 @@ Record kinds (fields after `[kind, more, ...]`, body bin always last):
 
 from __future__ import annotations
 
+from array import array
+from bisect import bisect_right
 from typing import Any
 
 from engine.store.journal import Record
@@ -31,6 +33,11 @@ class Index:
         self.docs: dict[str, RevTree] = {}
         # seq -> doc id, in ascending seq order (insertion order of a dict).
         self.by_seq: dict[int, str] = {}
+        # Every seq ever put in by_seq, ascending, for a bisect in `seqs_after` (a
+        # dict cannot start in the middle); a seq since replaced is skipped there and
+        # dropped when the log is rebuilt. Cleared `log_sorted`: rebuild before use.
+        self.seq_log = array("q")
+        self.log_sorted = True
         self.locals: dict[str, Loc] = {}
         self.update_seq = 0
         # (doc id, rev) -> where its trimmed body still lies, most recent last.
@@ -68,8 +75,11 @@ class Index:
             tree.leafs.append(rev)
             tree.seq = seq
             self.by_seq[seq] = doc_id
+            self.seq_log.append(seq)
             if seq > self.update_seq:
                 self.update_seq = seq
+            else:
+                self.log_sorted = False
             return
         assert isinstance(seq, int) and isinstance(doc_id, str) and isinstance(rev, str)
         assert isinstance(ancestors, list)
@@ -87,8 +97,27 @@ class Index:
                 self.by_seq.pop(tree.seq, None)
             tree.seq = seq
             self.by_seq[seq] = doc_id
+            self.seq_log.append(seq)
+            if seq <= self.update_seq:
+                self.log_sorted = False
         if seq > self.update_seq:
             self.update_seq = seq
+
+    def seqs_after(self, since: int, limit: int | None) -> list[int]:
+        """The live seqs after `since`, ascending, at most `limit` of them."""
+        log, by_seq = self.seq_log, self.by_seq
+        if not self.log_sorted or len(log) > 2 * len(by_seq) + 4096:
+            log = self.seq_log = array("q", sorted(by_seq))
+            self.log_sorted = True
+        k, end = bisect_right(log, since), len(log)
+        want = end if limit is None else limit  # (indexing: a slice would copy the tail)
+        out: list[int] = []
+        while k < end and len(out) < want:
+            seq = log[k]
+            k += 1
+            if seq in by_seq:
+                out.append(seq)
+        return out
 
     def _note_trimmed(self, doc_id: str, unbodied: list[tuple[str, Loc]]) -> None:
         trimmed = self.trimmed

@@ -228,6 +228,8 @@ class RevTree:
 
     def leaves(self) -> list[str]:
         """Leaf rev ids, winner first, the rest in winner order."""
+        if len(self.leafs) == 1:
+            return self.leafs[:]
         nodes = self.nodes
         return sorted(self.leafs, key=lambda r: (not nodes[r].deleted, nodes[r].gen, r),
                       reverse=True)

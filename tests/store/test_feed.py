@@ -30,6 +30,32 @@ def test_every_write_gets_a_seq_and_changes_lists_each_doc_once(db: Database) ->
     assert [(c.doc_id, c.rev, c.deleted, c.leaves) for c in last] == [("a", r3, True, [r3])]
 
 
+def test_changes_pages_through_a_feed_with_rewritten_and_purged_docs(db: Database) -> None:
+    """A drain by pages sees each document once, at its latest seq, whatever was
+    replaced, purged or written since the page before; also once the index's seq
+    log is rebuilt (more replaced seqs than live ones)."""
+    revs = {f"d{i}": db.save(f"d{i}", {"n": 0}, rev=None) for i in range(30)}
+    for n in range(1, 200):  # d0 rewritten many times: its old seqs are all stale
+        revs["d0"] = db.save("d0", {"n": n}, rev=revs["d0"])
+    revs["d5"] = db.save("d5", {"n": 1}, rev=revs["d5"])
+    db.purge("d7")
+    expected = [c.seq for c in db.changes()]
+    assert len(expected) == 29 and expected == sorted(expected)
+    for limit in (1, 4, 7, 100):
+        since, seen = 0, []
+        while page := db.changes(since, limit):
+            assert len(page) <= limit
+            seen += [c.seq for c in page]
+            since = page[-1].seq
+        assert seen == expected, limit
+    assert db.changes(0, 0) == []
+    assert [c.doc_id for c in db.changes(expected[-3])] == [c.doc_id for c in db.changes()][-2:]
+    for _ in range(5000):  # past the rebuild threshold of the seq log
+        revs["d1"] = db.save("d1", {"n": _}, rev=revs["d1"])
+    assert [c.doc_id for c in db.changes(expected[-1])] == ["d1"]
+    assert len(db.changes()) == 29
+
+
 def test_seqs_survive_reopen_and_compaction(db_path: Path) -> None:
     with Database.open(db_path) as db:
         for i in range(5):
