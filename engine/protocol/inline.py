@@ -20,6 +20,11 @@ INLINE_FEATURE = "inline"
 # A changes frame that carries revs is at most this big: inline bodies are for small
 # live edits, handled on the receiver's feed path before it answers the frame.
 MAX_INLINE_FRAME = 64 * 1024
+# "inline_bulk" (with "inline"): the client also takes revs in a bulk changes frame,
+# up to the size of a revs frame (half the default frame limit), and says in each
+# missing answer how many it already held (`had`), so the server can stop wasting bytes.
+INLINE_BULK_FEATURE = "inline_bulk"
+MAX_BULK_INLINE_FRAME = 2 * 1024 * 1024
 
 
 def check_inline(changes: tuple[Change, ...], inline: tuple[RevisionData, ...]) -> None:
@@ -54,8 +59,14 @@ def revision_bound(doc_id: str, history_len: int, body_bytes: int) -> int:
 ENVELOPE_BOUND = 128  # t, id, sub, last_seq and the array headers of a changes frame
 
 
-def check_inline_frame(size: int, err: type[ProtocolError]) -> None:
-    """A changes frame carrying revs must stay within MAX_INLINE_FRAME bytes."""
-    if size > MAX_INLINE_FRAME:
+def inline_frame_limit(client_features: frozenset[str]) -> int:
+    """The most bytes a changes frame carrying revs may take on this connection."""
+    return MAX_BULK_INLINE_FRAME if INLINE_BULK_FEATURE in client_features else MAX_INLINE_FRAME
+
+
+def check_inline_frame(size: int, err: type[ProtocolError], limit: int = MAX_INLINE_FRAME
+                       ) -> None:
+    """A changes frame carrying revs must stay within `limit` bytes."""
+    if size > limit:
         raise err(f"A {size}-byte changes frame carries revs; with revs the limit is "
-                  f"{MAX_INLINE_FRAME} bytes.")
+                  f"{limit} bytes.")

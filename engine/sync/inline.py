@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from itertools import islice
 from typing import Any, Generic, TypeVar
 
 import anyio
@@ -19,6 +20,7 @@ from engine.errors import BlobMissingError, RemoteProtocolError, UsageError
 from engine.protocol import Change, DocRev, Missing, RevisionData, trusted
 from engine.protocol.inline import (
     ENVELOPE_BOUND,
+    MAX_BULK_INLINE_FRAME,
     MAX_INLINE_FRAME,
     entry_bound,
     revision_bound,
@@ -57,20 +59,42 @@ class _Recent(Generic[K, V]):
         if len(items) > self.bound:
             del items[next(iter(items))]
 
+    def put_many(self, keys: Iterable[K], value: V) -> None:
+        """`put` for each key, in bulk (one already held keeps its place: cheaper)."""
+        items = self.items
+        items.update(dict.fromkeys(keys, value))
+        excess = len(items) - self.bound
+        if excess > 0:
+            self.items = dict(islice(items.items(), excess, None))
+
 
 class InlineSender:
-    """The server's side: which revisions of a live changes frame to send inline.
+    """The server's side: which revisions of a changes frame to send inline.
 
-    It sends no revision twice on a connection, and none the client pushed or asked
-    for (as far as it remembers: recent, live-sized exchanges). History goes down to
-    the newest ancestor the client is known to hold (it pushed it, acknowledged it,
-    or stored it inline: left it out of `missing`), else in full, as a revs frame
-    would for a client holding none of it; so the client can link the revision into
-    its tree and need not ask for it again."""
+    Live frames: it sends no revision twice on a connection, and none the client
+    pushed or asked for (as far as it remembers: recent, live-sized exchanges).
+    History goes down to the newest ancestor the client is known to hold (it pushed
+    it, acknowledged it, or stored it inline: left it out of `missing`), else in
+    full, as a revs frame would for a client holding none of it; so the client can
+    link the revision into its tree and need not ask for it again.
 
-    def __init__(self, db: Database, enabled: bool) -> None:
+    Bulk frames ("inline_bulk"): bodies ride along only while the client's answers
+    show it lacks most of what it is offered. The first frame goes without (a probe);
+    an answer that asks for at least half of a plain frame's revisions turns inlining
+    on, one that says it already held at least half of a frame's inline revisions
+    (`had`) turns it off. So a client that holds most (a re-sync after a lost
+    checkpoint, a mesh neighbour got there first) is sent at most the frames in
+    flight when that shows, not a copy of everything."""
+
+    def __init__(self, db: Database, enabled: bool, bulk: bool = False,
+                 max_frame: int = MAX_BULK_INLINE_FRAME * 2) -> None:
         self.db = db
         self.enabled = enabled  # the client's hello listed the feature
+        self.bulk = enabled and bulk  # ... and "inline_bulk"
+        # Like a revs frame: half our own frame limit, at most the protocol's cap.
+        self.bulk_budget = min(MAX_BULK_INLINE_FRAME, max_frame // 2)
+        self.lacking = False  # the latest answer: the client lacks most of what it is sent
+        self.offered: dict[int, tuple[int, int]] = {}  # changes id -> (revs named, inline)
         self.known: _Recent[DocRev, None] = _Recent()  # not to inline: it has or gets them
         self.held: _Recent[str, str] = _Recent()  # doc id -> a revision the client holds
         self.asked: _Recent[DocRev, None] = _Recent()  # asked for in a missing frame
@@ -85,6 +109,8 @@ class InlineSender:
         """Revisions the client pushed to us (and we stored)."""
         if self.enabled and len(revs) <= _TRACKED:
             self._hold((r.doc_id, r.rev) for r in revs)
+        elif self.bulk:  # not to send back in a bulk frame of ours
+            self.known.put_many([(r.doc_id, r.rev) for r in revs], None)
 
     def note_delivered(self, _batch: int, keys: list[DocRev]) -> None:
         """Revisions of a revs frame the client acknowledged (RevisionSender's hook)."""
@@ -92,20 +118,38 @@ class InlineSender:
             self._hold(keys)
 
     def note_sent(self, changes_id: int, inline: tuple[RevisionData, ...]) -> None:
+        """A live frame went out (with these inline revisions)."""
         if inline:
             self.pending[changes_id] = tuple(r.key for r in inline)
+
+    def note_offered(self, changes_id: int, entries: tuple[Change, ...],
+                     inline: tuple[RevisionData, ...]) -> None:
+        """A bulk frame went out: its answer will tell how much of it the client lacked."""
+        if self.bulk and entries:
+            named = len(entries) + sum(len(c.leaves) for c in entries)
+            self.offered[changes_id] = (named, len(inline))
 
     def note_missing(self, msg: Missing) -> None:
         """The client's answer to a changes frame: what it asked for is on its way;
         the frame's inline revisions it did not ask for, it now holds."""
         if not self.enabled:
             return
-        for w in msg.docs if len(msg.docs) <= _TRACKED else ():
-            for rev in w.revs:
-                self.known.put((w.doc_id, rev), None)
-                self.asked.put((w.doc_id, rev), None)
+        if len(msg.docs) <= _TRACKED:
+            for w in msg.docs:
+                for rev in w.revs:
+                    self.known.put((w.doc_id, rev), None)
+                    self.asked.put((w.doc_id, rev), None)
+        elif self.bulk:  # asked for: on its way in a revs frame, not to inline later
+            self.known.put_many([(w.doc_id, rev) for w in msg.docs for rev in w.revs], None)
         # Not if it was ever asked for: then it may still be on its way in a revs frame.
         self._hold(k for k in self.pending.pop(msg.re, ()) if k not in self.asked.items)
+        offered = self.offered.pop(msg.re, None)
+        if offered is not None:
+            named, inline = offered
+            if inline:
+                self.lacking = 2 * min(msg.had, inline) < inline
+            else:
+                self.lacking = 2 * sum(len(w.revs) for w in msg.docs) >= named
 
     async def for_frame(self, entries: tuple[Change, ...]) -> tuple[RevisionData, ...]:
         """The revisions to send inline with these entries (read inline when the store
@@ -138,6 +182,45 @@ class InlineSender:
             budget -= size
             out.append(trusted.full_revision(doc_id, rev, deleted, trimmed, packed))
         return tuple(out)
+
+    async def for_bulk(self, entries: tuple[Change, ...]
+                       ) -> tuple[tuple[RevisionData, ...], int]:
+        """The revisions to send inline with a bulk frame of these entries, and how many
+        entries that frame should take (the rest go in the next frame, so that every
+        body fits the frame cap). Nothing while the client seems to hold most."""
+        if not (self.bulk and self.lacking and entries):
+            return (), len(entries)
+        out, cut = await run_db(self.db, False, self.bulk_revisions, entries)
+        self.known.put_many([r.key for r in out], None)
+        return out, cut
+
+    def bulk_revisions(self, entries: tuple[Change, ...]
+                       ) -> tuple[tuple[RevisionData, ...], int]:
+        """Blocking (a store read): `for_bulk`'s work."""
+        known = self.known.items
+        keys = [(c.doc_id, c.rev) for c in entries]
+        budget = self.bulk_budget - ENVELOPE_BOUND
+        out: list[RevisionData] = []
+        full = trusted.full_revision
+        for i, (change, key, found) in enumerate(
+                zip(entries, keys, get_packed(self.db, keys), strict=True)):
+            budget -= entry_bound(change)
+            if budget < 0:  # (a tiny frame limit) the entries alone fill the frame
+                return (tuple(out), i) if out else ((), len(entries))
+            if found is None or key in known:
+                continue
+            deleted, packed, history = found
+            if packed is None or len(packed) > INLINE_BODY_MAX or _BLOB_KEY in packed:
+                continue
+            # Whole history: the client may hold none of it (as a revs frame does).
+            size = revision_bound(key[0], len(history), len(packed))
+            if size <= budget:
+                budget -= size
+                out.append(full(key[0], key[1], deleted, tuple(history), packed))
+            elif i:
+                return tuple(out), i  # the next frame starts here, with room for it
+            # (else not even a frame of its own would hold it: it goes by missing/revs)
+        return tuple(out), len(entries)
 
 
 def _trim(history: tuple[str, ...], held: str | None) -> tuple[str, ...]:
