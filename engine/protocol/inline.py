@@ -3,8 +3,10 @@
 With the `inline` feature (listed in the client's hello) a server may add a
 `revs` list to a `changes` frame: full bodies of revisions that frame names. A
 client that can store them skips the missing/revs round trip, which is most of
-a live edit's latency; one that cannot simply asks for them as usual. These are
-the rules both sides check (see PROTOCOL.md, "Inline revisions").
+a live edit's latency; one that cannot simply asks for them as usual. With
+`inline_bulk` too, bulk frames may carry them (a one-shot pull then costs one
+frame per batch instead of four). These are the rules both sides check (see
+PROTOCOL.md, "Inline revisions").
 """
 
 from __future__ import annotations

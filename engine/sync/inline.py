@@ -1,10 +1,12 @@
-"""Live edits without a round trip: the `inline` feature on both sides of a pull.
+"""Pulls without the missing/revs round trip: the `inline` and `inline_bulk` features
+on both sides of a pull.
 
-The server adds the bodies of small live changes to the `changes` frame
-(`InlineSender`); the client stores those it can right away (`store_inline`)
-and asks for the rest with `missing` as usual. Anything unusual takes that
-usual path: a large body or one with blobs (never sent inline), a revision
-whose blobs or ancestors the client lacks (asked for again).
+The server adds the bodies of small live changes, and (`inline_bulk`) of bulk
+changes while the client lacks them, to the `changes` frame (`InlineSender`); the
+client stores those it can right away (`store_inline`) and asks for the rest with
+`missing` as usual. Anything unusual takes that usual path: a large body or one
+with blobs (never sent inline), a revision whose blobs or ancestors the client
+lacks (asked for again).
 """
 
 from __future__ import annotations
@@ -93,7 +95,10 @@ class InlineSender:
         self.bulk = enabled and bulk  # ... and "inline_bulk"
         # Like a revs frame: half our own frame limit, at most the protocol's cap.
         self.bulk_budget = min(MAX_BULK_INLINE_FRAME, max_frame // 2)
-        self.lacking = False  # the latest answer: the client lacks most of what it is sent
+        # The latest answer: the client lacks most of what it is offered (None: no answer
+        # yet; the first bulk frame is a probe, and the next waits for its answer).
+        self.lacking: bool | None = None
+        self.answered = anyio.Event()
         self.offered: dict[int, tuple[int, int]] = {}  # changes id -> (revs named, inline)
         self.known: _Recent[DocRev, None] = _Recent()  # not to inline: it has or gets them
         self.held: _Recent[str, str] = _Recent()  # doc id -> a revision the client holds
@@ -150,6 +155,7 @@ class InlineSender:
                 self.lacking = 2 * min(msg.had, inline) < inline
             else:
                 self.lacking = 2 * sum(len(w.revs) for w in msg.docs) >= named
+            self.answered.set()
 
     async def for_frame(self, entries: tuple[Change, ...]) -> tuple[RevisionData, ...]:
         """The revisions to send inline with these entries (read inline when the store
@@ -188,7 +194,11 @@ class InlineSender:
         """The revisions to send inline with a bulk frame of these entries, and how many
         entries that frame should take (the rest go in the next frame, so that every
         body fits the frame cap). Nothing while the client seems to hold most."""
-        if not (self.bulk and self.lacking and entries):
+        if not (self.bulk and entries):
+            return (), len(entries)
+        if self.lacking is None and self.offered:
+            await self.answered.wait()  # the probe's answer: a round trip, once
+        if not self.lacking:
             return (), len(entries)
         out, cut = await run_db(self.db, False, self.bulk_revisions, entries)
         self.known.put_many([r.key for r in out], None)
