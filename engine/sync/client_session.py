@@ -268,16 +268,18 @@ class ClientSession:
         rest, if any, are asked for as usual) and how many we did not need (held or
         already coming: the server's cue to stop inlining). Stored before the frame
         is answered, so its checkpoint never runs ahead of them."""
-        picked = pick(msg.inline, diff,
-                      lambda k: k in self.pull_inflight or k in self.stored_meanwhile)
+        inflight, meanwhile = self.pull_inflight, self.stored_meanwhile
+        picked = pick(msg.inline, diff, (lambda k: k in inflight or k in meanwhile)
+                      if inflight or meanwhile else None)
         had = len(msg.inline) - len(picked)
         if not picked:
             return set(), had
         if self.config.mode.pushes:
             self.push.echo.update(r.key for r in picked)  # noted before the push feed wakes
         got = await store_inline(self.link, self.db, picked, self.receiver.accept)
-        for rev in got.stored:
-            self.event((rev.doc_id, rev.rev), Direction.PULL, rev.deleted)
+        if self.hub.wanted:
+            for rev in got.stored:
+                self.event((rev.doc_id, rev.rev), Direction.PULL, rev.deleted)
         for key, reason in got.failed:
             self.event(key, Direction.PULL, error=reason)
         handled = got.handled

@@ -256,10 +256,13 @@ class InlineStored:
 
 
 def pick(inline: tuple[RevisionData, ...], missing: dict[str, tuple[list[str], list[str]]],
-         skip: Callable[[DocRev], bool]) -> list[RevisionData]:
-    """The inline revisions we lack (per revs_diff) and are not already getting."""
-    return [r for r in inline
-            if r.doc_id in missing and r.rev in missing[r.doc_id][0] and not skip(r.key)]
+         skip: Callable[[DocRev], bool] | None) -> list[RevisionData]:
+    """The inline revisions we lack (per revs_diff) and are not already getting
+    (`skip`; None when nothing is on its way, as in most of a first pull)."""
+    none: tuple[list[str], list[str]] = ([], [])
+    if skip is None:
+        return [r for r in inline if r.rev in missing.get(r.doc_id, none)[0]]
+    return [r for r in inline if r.rev in missing.get(r.doc_id, none)[0] and not skip(r.key)]
 
 
 async def store_inline(link: Link, db: Database, revs: list[RevisionData],
@@ -292,13 +295,20 @@ def _store(db: Database, revs: list[RevisionData], accept: Callable[[Revision], 
             linkable.append(rev)  # else fetched by the usual path, blob first
     ancestors: dict[str, list[str]] = {}
     for rev in linkable:
-        ancestors.setdefault(rev.doc_id, []).extend(rev.history[1:])
-    lacking = db.revs_diff({d: a for d, a in ancestors.items() if a})
+        if len(rev.history) > 1:
+            ancestors.setdefault(rev.doc_id, []).extend(rev.history[1:])
+    lacking = db.revs_diff(ancestors) if ancestors else {}
+    stored = out.stored
     for rev in linkable:
+        history = rev.history
+        if len(history) == 1:  # the common case in a first pull: a new document
+            if history[0][:2] == "1-":  # (else nothing links it: asked for as usual)
+                stored.append(rev)
+            continue
         gone = lacking.get(rev.doc_id, ((), ()))[0]
-        if rev_generation(rev.history[-1]) == 1 or any(a not in gone for a in rev.history[1:]):
-            out.stored.append(rev)
-    if out.stored:
+        if rev_generation(history[-1]) == 1 or any(a not in gone for a in history[1:]):
+            stored.append(rev)
+    if stored:
         db.put_revisions(out.stored, source=source)
     return out
 
