@@ -137,16 +137,16 @@ def encode_message(msg: Message) -> bytes:
 def _encode_inline_changes(msg: Changes) -> bytes:
     """A changes frame with inline revisions, their packed bodies spliced in as in revs."""
     wire = to_wire(dataclasses.replace(msg, inline=()))
-    packb = msgpack.packb
-    head = packb(wire, use_bin_type=True)
+    pack = msgpack.Packer(use_bin_type=True).pack  # one per frame, not one per revision
+    head = pack(wire)
     # The envelope has fewer than 16 pairs (a fixmap): one more for "revs".
     parts = [bytes([head[0] + 1]), head[1:], b"\xa4revs", _array_head(len(msg.inline))]
     for r in msg.inline:
         if r.packed is None:
-            parts.append(packb(_rev_to_wire(r), use_bin_type=True))
+            parts.append(pack(_rev_to_wire(r)))
         else:
-            meta = packb({"doc": r.doc_id, "rev": r.rev, "deleted": r.deleted,
-                          "history": list(r.history)}, use_bin_type=True)
+            meta = pack({"doc": r.doc_id, "rev": r.rev, "deleted": r.deleted,
+                         "history": list(r.history)})
             parts += (b"\x85", meta[1:], b"\xa4body", r.packed)
     return b"".join(parts)
 

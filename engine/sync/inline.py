@@ -62,12 +62,12 @@ class _Recent(Generic[K, V]):
             del items[next(iter(items))]
 
     def put_many(self, keys: Iterable[K], value: V) -> None:
-        """`put` for each key, in bulk (one already held keeps its place: cheaper)."""
+        """`put` for each key, in bulk (one already held keeps its place: cheaper). The
+        oldest go once twice the bound is reached, so each key is copied about once."""
         items = self.items
         items.update(dict.fromkeys(keys, value))
-        excess = len(items) - self.bound
-        if excess > 0:
-            self.items = dict(islice(items.items(), excess, None))
+        if len(items) > 2 * self.bound:
+            self.items = dict(islice(items.items(), len(items) - self.bound, None))
 
 
 class InlineSender:
@@ -200,23 +200,24 @@ class InlineSender:
             await self.answered.wait()  # the probe's answer: a round trip, once
         if not self.lacking:
             return (), len(entries)
-        out, cut = await run_db(self.db, False, self.bulk_revisions, entries)
-        self.known.put_many([r.key for r in out], None)
+        out, cut, keys = await run_db(self.db, False, self.bulk_revisions, entries)
+        self.known.put_many(keys, None)
         return out, cut
 
     def bulk_revisions(self, entries: tuple[Change, ...]
-                       ) -> tuple[tuple[RevisionData, ...], int]:
-        """Blocking (a store read): `for_bulk`'s work."""
+                       ) -> tuple[tuple[RevisionData, ...], int, list[DocRev]]:
+        """Blocking (a store read): `for_bulk`'s work, and the keys of what it inlines."""
         known = self.known.items
         keys = [(c.doc_id, c.rev) for c in entries]
         budget = self.bulk_budget - ENVELOPE_BOUND
         out: list[RevisionData] = []
+        sent: list[DocRev] = []
         full = trusted.full_revision
         for i, (change, key, found) in enumerate(
                 zip(entries, keys, get_packed(self.db, keys), strict=True)):
             budget -= entry_bound(change)
             if budget < 0:  # (a tiny frame limit) the entries alone fill the frame
-                return (tuple(out), i) if out else ((), len(entries))
+                return (tuple(out), i, sent) if out else ((), len(entries), [])
             if found is None or key in known:
                 continue
             deleted, packed, history = found
@@ -227,10 +228,11 @@ class InlineSender:
             if size <= budget:
                 budget -= size
                 out.append(full(key[0], key[1], deleted, tuple(history), packed))
+                sent.append(key)
             elif i:
-                return tuple(out), i  # the next frame starts here, with room for it
+                return tuple(out), i, sent  # the next frame starts here, with room for it
             # (else not even a frame of its own would hold it: it goes by missing/revs)
-        return tuple(out), len(entries)
+        return tuple(out), len(entries), sent
 
 
 def _trim(history: tuple[str, ...], held: str | None) -> tuple[str, ...]:
