@@ -25,6 +25,7 @@ from engine.protocol import (
     RevisionData,
     Role,
     Subscribe,
+    Want,
     decode,
 )
 from engine.protocol.inline import MAX_INLINE_FRAME
@@ -32,6 +33,7 @@ from engine.store import Database
 from engine.sync.channel import MessageChannel
 from engine.sync.checkpoints import checkpoint_id
 from engine.sync.config import Mode, RetryPolicy
+from engine.sync.inline import InlineSender
 from engine.sync.replicator import Replicator
 from engine.sync.server_session import FEED_BATCH, FEED_WINDOW
 from engine.sync.status import Direction, DocumentReplicated
@@ -251,3 +253,29 @@ async def test_forged_revision_in_a_bulk_frame_is_refused_and_the_connection_clo
     assert a.get("doc-forged") is None
     assert any(isinstance(m, Error) and m.code == "protocol" for m in received)
     assert not any(isinstance(m, Missing) for m in received)
+
+
+async def test_server_inlines_only_while_the_answers_show_the_client_lacks_them(
+        tmp_path: Path) -> None:
+    b = open_db(tmp_path, "b")
+    _fill(b, range(40))
+    feed = [Change(c.seq, c.doc_id, c.rev, c.deleted) for c in b.changes()]
+    sender = InlineSender(b, enabled=True, bulk=True)
+    frames = iter(range(1, 100))
+
+    async def offer(part: list[Change], answer: int, had: int = 0) -> int:
+        """Offer a frame of `part`; the client asks for `answer` of its revisions and
+        says it held `had` of its inline ones. Returns how many went inline."""
+        entries = tuple(part)
+        inline, cut = await sender.for_bulk(entries)
+        assert cut == len(entries)
+        changes_id = next(frames)
+        sender.note_offered(changes_id, entries, inline)
+        wants = tuple(Want(c.doc_id, (c.rev,)) for c in part[:answer])
+        sender.note_missing(Missing(changes_id, wants, had))
+        return len(inline)
+
+    assert await offer(feed[0:10], answer=0) == 0  # the probe: no bodies; it lacked none
+    assert await offer(feed[10:20], answer=9) == 0  # bodies still off; it lacked 9 of 10
+    assert await offer(feed[20:30], answer=0, had=8) == 10  # on: all ten; it held 8
+    assert await offer(feed[30:40], answer=0) == 0  # off again
