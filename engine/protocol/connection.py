@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from engine.errors import LocalProtocolError, ProtocolError, RemoteProtocolError
 from engine.protocol.codec import decode, encode
-from engine.protocol.inline import INLINE_FEATURE, check_inline_frame
+from engine.protocol.inline import INLINE_FEATURE, check_inline_frame, inline_frame_limit
 from engine.protocol.limits import DEFAULT_LIMITS, PROTOCOL_VERSION, Limits
 from engine.protocol.messages import (
     Ack,
@@ -124,7 +124,8 @@ class Connection:
             raise LocalProtocolError(str(err)) from err
         frame = encode_message(msg)
         if type(msg) is Changes and msg.inline:
-            check_inline_frame(len(frame), LocalProtocolError)
+            check_inline_frame(len(frame), LocalProtocolError,
+                               inline_frame_limit(self.client_features))
         if len(frame) > self.limits.max_frame:
             raise LocalProtocolError(
                 f"A {len(frame)}-byte {msg.kind} frame exceeds the "
@@ -138,7 +139,8 @@ class Connection:
         try:
             msg = parse(decode(frame, self.limits))
             if type(msg) is Changes and msg.inline:
-                check_inline_frame(len(frame), RemoteProtocolError)
+                check_inline_frame(len(frame), RemoteProtocolError,
+                                   inline_frame_limit(self.client_features))
             if isinstance(msg, Error):
                 if msg.fatal:
                     self.state = State.CLOSED

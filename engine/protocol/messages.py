@@ -186,9 +186,11 @@ class Missing(_Message):
     kind: ClassVar[str] = "missing"
     re: int
     docs: tuple[Want, ...] = ()
+    had: int = 0  # of the frame's inline revisions, how many it held already ("inline_bulk")
 
     def _check(self) -> None:
         check_int(self.re, "re")
+        check_int(self.had, "had")
         if not all(map(isinstance, self.docs, repeat(Want))):
             raise ValueError("docs must hold Want entries.")
 

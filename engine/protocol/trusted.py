@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from engine.protocol.messages import Answer, Change, Proposal, RevisionData, Want
+from engine.protocol.messages import Answer, Change, Changes, Proposal, RevisionData, Want
 
 _new = object.__new__
 Setter = Callable[[Any, Any], None]
@@ -33,6 +33,8 @@ _R_DOC, _R_REV, _R_DEL, _R_HIST, _R_BODY, _R_BASE, _R_DELTA, _R_PACKED = slot_se
     RevisionData, "doc_id", "rev", "deleted", "history", "body", "base", "delta", "packed")
 _P_DOC, _P_REV, _P_HIST = slot_setters(Proposal, "doc_id", "rev", "history")
 _A_VERDICT, _A_ANC, _A_REASON = slot_setters(Answer, "verdict", "ancestors", "reason")
+_CS_ID, _CS_SUB, _CS_CHANGES, _CS_LAST, _CS_INLINE = slot_setters(
+    Changes, "id", "sub", "changes", "last_seq", "inline")
 
 
 def change(seq: int, doc_id: str, rev: str, deleted: bool, leaves: tuple[str, ...]) -> Change:
@@ -85,3 +87,15 @@ def send(ancestors: tuple[str, ...]) -> Answer:
     _A_ANC(entry, ancestors)
     _A_REASON(entry, "")
     return entry
+
+
+def changes(changes_id: int, sub: int, entries: tuple[Change, ...], last_seq: int,
+            inline: tuple[RevisionData, ...]) -> Changes:
+    """A changes frame of our store's feed, with inline revisions read for its entries."""
+    msg = _new(Changes)
+    _CS_ID(msg, changes_id)
+    _CS_SUB(msg, sub)
+    _CS_CHANGES(msg, entries)
+    _CS_LAST(msg, last_seq)
+    _CS_INLINE(msg, inline)
+    return msg

@@ -63,8 +63,11 @@ def to_wire(msg: Message) -> dict[str, Any]:
             out["revs"] = [_rev_to_wire(r) for r in msg.inline]
         return out
     if isinstance(msg, Missing):
-        return {"t": "missing", "re": msg.re,
-                "docs": [[w.doc_id, list(w.revs), list(w.ancestors)] for w in msg.docs]}
+        out = {"t": "missing", "re": msg.re,
+               "docs": [[w.doc_id, list(w.revs), list(w.ancestors)] for w in msg.docs]}
+        if msg.had:
+            out["had"] = msg.had  # ("inline_bulk")
+        return out
     if isinstance(msg, Propose):
         return {"t": "propose", "id": msg.id,
                 "revs": [[p.doc_id, p.rev, *p.history] for p in msg.revs]}
@@ -134,16 +137,16 @@ def encode_message(msg: Message) -> bytes:
 def _encode_inline_changes(msg: Changes) -> bytes:
     """A changes frame with inline revisions, their packed bodies spliced in as in revs."""
     wire = to_wire(dataclasses.replace(msg, inline=()))
-    packb = msgpack.packb
-    head = packb(wire, use_bin_type=True)
+    pack = msgpack.Packer(use_bin_type=True).pack  # one per frame, not one per revision
+    head = pack(wire)
     # The envelope has fewer than 16 pairs (a fixmap): one more for "revs".
     parts = [bytes([head[0] + 1]), head[1:], b"\xa4revs", _array_head(len(msg.inline))]
     for r in msg.inline:
         if r.packed is None:
-            parts.append(packb(_rev_to_wire(r), use_bin_type=True))
+            parts.append(pack(_rev_to_wire(r)))
         else:
-            meta = packb({"doc": r.doc_id, "rev": r.rev, "deleted": r.deleted,
-                          "history": list(r.history)}, use_bin_type=True)
+            meta = pack({"doc": r.doc_id, "rev": r.rev, "deleted": r.deleted,
+                         "history": list(r.history)})
             parts += (b"\x85", meta[1:], b"\xa4body", r.packed)
     return b"".join(parts)
 
@@ -242,8 +245,8 @@ def _parse_changes(w: dict[str, Any]) -> Changes:
     inline = w.get("revs")  # the "inline" feature; Connection checks it was agreed
     return Changes(id=w["id"], sub=w["sub"], last_seq=w["last_seq"],
                    changes=batch.changes(check_list(w["changes"], "changes"), _parse_change),
-                   inline=() if inline is None else tuple(
-                       _parse_rev(r) for r in check_list(inline, "revs")))
+                   inline=() if inline is None else batch.revisions(
+                       check_list(inline, "revs"), _parse_rev))
 
 
 def _parse_want(item: object) -> Want:
@@ -302,7 +305,7 @@ PARSERS: dict[str, Callable[[dict[str, Any]], Message]] = {
     "changes": _parse_changes,
     "caught_up": lambda w: CaughtUp(re=w["re"], seq=w["seq"]),
     "missing": lambda w: Missing(re=w["re"], docs=batch.wants(
-        check_list(w.get("docs", []), "docs"), _parse_want)),
+        check_list(w.get("docs", []), "docs"), _parse_want), had=w.get("had", 0)),
     "propose": lambda w: Propose(id=w["id"], revs=batch.proposals(
         check_list(w["revs"], "revs"), _parse_proposal)),
     "proposed": lambda w: Proposed(re=w["re"], answers=batch.answers(

@@ -230,8 +230,8 @@ class ClientSession:
                                 asked) if asked else {}
             # Still "diffing" while inline revisions are stored: what the store worker
             # finishes meanwhile must not be asked for again on the strength of `diff`.
-            handled = await self._store_inline(msg, diff) if msg.inline else set()
-            recent = self.stored_meanwhile | handled
+            handled, had = await self._store_inline(msg, diff) if msg.inline else (set(), 0)
+            recent = self.stored_meanwhile | handled if self.stored_meanwhile else handled
         finally:
             self.diffing = False
             self.stored_meanwhile = set()
@@ -258,30 +258,34 @@ class ClientSession:
         self.pull_pending.append([msg.id, msg.last_seq, not wants])
         if wants:
             self.pull_waiting[msg.id] = set(keys)
-        await self.link.send(Missing(msg.id, tuple(wants)))
+        await self.link.send(Missing(msg.id, tuple(wants), had))
         self.pull_idle = False
         self.set_status()
 
     async def _store_inline(self, msg: Changes, diff: dict[str, tuple[list[str], list[str]]]
-                            ) -> set[DocRev]:
+                            ) -> tuple[set[DocRev], int]:
         """Store the frame's inline revisions we lack; returns those dealt with (the
-        rest, if any, are asked for as usual). Stored before the frame is answered,
-        so its checkpoint never runs ahead of them."""
-        picked = pick(msg.inline, diff,
-                      lambda k: k in self.pull_inflight or k in self.stored_meanwhile)
+        rest, if any, are asked for as usual) and how many we did not need (held or
+        already coming: the server's cue to stop inlining). Stored before the frame
+        is answered, so its checkpoint never runs ahead of them."""
+        inflight, meanwhile = self.pull_inflight, self.stored_meanwhile
+        picked = pick(msg.inline, diff, (lambda k: k in inflight or k in meanwhile)
+                      if inflight or meanwhile else None)
+        had = len(msg.inline) - len(picked)
         if not picked:
-            return set()
+            return set(), had
         if self.config.mode.pushes:
             self.push.echo.update(r.key for r in picked)  # noted before the push feed wakes
         got = await store_inline(self.link, self.db, picked, self.receiver.accept)
-        for rev in got.stored:
-            self.event((rev.doc_id, rev.rev), Direction.PULL, rev.deleted)
+        if self.hub.wanted:
+            for rev in got.stored:
+                self.event((rev.doc_id, rev.rev), Direction.PULL, rev.deleted)
         for key, reason in got.failed:
             self.event(key, Direction.PULL, error=reason)
         handled = got.handled
         self.total += len(handled)
         self.done += len(handled)
-        return handled
+        return handled, had
 
     async def _on_revs(self, msg: Revs) -> None:
         if self.config.mode.pushes:

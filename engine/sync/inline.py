@@ -1,16 +1,19 @@
-"""Live edits without a round trip: the `inline` feature on both sides of a pull.
+"""Pulls without the missing/revs round trip: the `inline` and `inline_bulk` features
+on both sides of a pull.
 
-The server adds the bodies of small live changes to the `changes` frame
-(`InlineSender`); the client stores those it can right away (`store_inline`)
-and asks for the rest with `missing` as usual. Anything unusual takes that
-usual path: a large body or one with blobs (never sent inline), a revision
-whose blobs or ancestors the client lacks (asked for again).
+The server adds the bodies of small live changes, and (`inline_bulk`) of bulk
+changes while the client lacks them, to the `changes` frame (`InlineSender`); the
+client stores those it can right away (`store_inline`) and asks for the rest with
+`missing` as usual. Anything unusual takes that usual path: a large body or one
+with blobs (never sent inline), a revision whose blobs or ancestors the client
+lacks (asked for again).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from itertools import islice
 from typing import Any, Generic, TypeVar
 
 import anyio
@@ -19,6 +22,7 @@ from engine.errors import BlobMissingError, RemoteProtocolError, UsageError
 from engine.protocol import Change, DocRev, Missing, RevisionData, trusted
 from engine.protocol.inline import (
     ENVELOPE_BOUND,
+    MAX_BULK_INLINE_FRAME,
     MAX_INLINE_FRAME,
     entry_bound,
     revision_bound,
@@ -57,20 +61,45 @@ class _Recent(Generic[K, V]):
         if len(items) > self.bound:
             del items[next(iter(items))]
 
+    def put_many(self, keys: Iterable[K], value: V) -> None:
+        """`put` for each key, in bulk (one already held keeps its place: cheaper). The
+        oldest go once twice the bound is reached, so each key is copied about once."""
+        items = self.items
+        items.update(dict.fromkeys(keys, value))
+        if len(items) > 2 * self.bound:
+            self.items = dict(islice(items.items(), len(items) - self.bound, None))
+
 
 class InlineSender:
-    """The server's side: which revisions of a live changes frame to send inline.
+    """The server's side: which revisions of a changes frame to send inline.
 
-    It sends no revision twice on a connection, and none the client pushed or asked
-    for (as far as it remembers: recent, live-sized exchanges). History goes down to
-    the newest ancestor the client is known to hold (it pushed it, acknowledged it,
-    or stored it inline: left it out of `missing`), else in full, as a revs frame
-    would for a client holding none of it; so the client can link the revision into
-    its tree and need not ask for it again."""
+    Live frames: it sends no revision twice on a connection, and none the client
+    pushed or asked for (as far as it remembers: recent, live-sized exchanges).
+    History goes down to the newest ancestor the client is known to hold (it pushed
+    it, acknowledged it, or stored it inline: left it out of `missing`), else in
+    full, as a revs frame would for a client holding none of it; so the client can
+    link the revision into its tree and need not ask for it again.
 
-    def __init__(self, db: Database, enabled: bool) -> None:
+    Bulk frames ("inline_bulk"): bodies ride along only while the client's answers
+    show it lacks most of what it is offered. The first frame goes without (a probe);
+    an answer that asks for at least half of a plain frame's revisions turns inlining
+    on, one that says it already held at least half of a frame's inline revisions
+    (`had`) turns it off. So a client that holds most (a re-sync after a lost
+    checkpoint, a mesh neighbour got there first) is sent at most the frames in
+    flight when that shows, not a copy of everything."""
+
+    def __init__(self, db: Database, enabled: bool, bulk: bool = False,
+                 max_frame: int = MAX_BULK_INLINE_FRAME * 2) -> None:
         self.db = db
         self.enabled = enabled  # the client's hello listed the feature
+        self.bulk = enabled and bulk  # ... and "inline_bulk"
+        # Like a revs frame: half our own frame limit, at most the protocol's cap.
+        self.bulk_budget = min(MAX_BULK_INLINE_FRAME, max_frame // 2)
+        # The latest answer: the client lacks most of what it is offered (None: no answer
+        # yet; the first bulk frame is a probe, and the next waits for its answer).
+        self.lacking: bool | None = None
+        self.answered = anyio.Event()
+        self.offered: dict[int, tuple[int, int]] = {}  # changes id -> (revs named, inline)
         self.known: _Recent[DocRev, None] = _Recent()  # not to inline: it has or gets them
         self.held: _Recent[str, str] = _Recent()  # doc id -> a revision the client holds
         self.asked: _Recent[DocRev, None] = _Recent()  # asked for in a missing frame
@@ -85,6 +114,8 @@ class InlineSender:
         """Revisions the client pushed to us (and we stored)."""
         if self.enabled and len(revs) <= _TRACKED:
             self._hold((r.doc_id, r.rev) for r in revs)
+        elif self.bulk:  # not to send back in a bulk frame of ours
+            self.known.put_many([(r.doc_id, r.rev) for r in revs], None)
 
     def note_delivered(self, _batch: int, keys: list[DocRev]) -> None:
         """Revisions of a revs frame the client acknowledged (RevisionSender's hook)."""
@@ -92,20 +123,39 @@ class InlineSender:
             self._hold(keys)
 
     def note_sent(self, changes_id: int, inline: tuple[RevisionData, ...]) -> None:
+        """A live frame went out (with these inline revisions)."""
         if inline:
             self.pending[changes_id] = tuple(r.key for r in inline)
+
+    def note_offered(self, changes_id: int, entries: tuple[Change, ...],
+                     inline: tuple[RevisionData, ...]) -> None:
+        """A bulk frame went out: its answer will tell how much of it the client lacked."""
+        if self.bulk and entries:
+            named = len(entries) + sum(len(c.leaves) for c in entries)
+            self.offered[changes_id] = (named, len(inline))
 
     def note_missing(self, msg: Missing) -> None:
         """The client's answer to a changes frame: what it asked for is on its way;
         the frame's inline revisions it did not ask for, it now holds."""
         if not self.enabled:
             return
-        for w in msg.docs if len(msg.docs) <= _TRACKED else ():
-            for rev in w.revs:
-                self.known.put((w.doc_id, rev), None)
-                self.asked.put((w.doc_id, rev), None)
+        if len(msg.docs) <= _TRACKED:
+            for w in msg.docs:
+                for rev in w.revs:
+                    self.known.put((w.doc_id, rev), None)
+                    self.asked.put((w.doc_id, rev), None)
+        elif self.bulk:  # asked for: on its way in a revs frame, not to inline later
+            self.known.put_many([(w.doc_id, rev) for w in msg.docs for rev in w.revs], None)
         # Not if it was ever asked for: then it may still be on its way in a revs frame.
         self._hold(k for k in self.pending.pop(msg.re, ()) if k not in self.asked.items)
+        offered = self.offered.pop(msg.re, None)
+        if offered is not None:
+            named, inline = offered
+            if inline:
+                self.lacking = 2 * min(msg.had, inline) < inline
+            else:
+                self.lacking = 2 * sum(len(w.revs) for w in msg.docs) >= named
+            self.answered.set()
 
     async def for_frame(self, entries: tuple[Change, ...]) -> tuple[RevisionData, ...]:
         """The revisions to send inline with these entries (read inline when the store
@@ -139,6 +189,51 @@ class InlineSender:
             out.append(trusted.full_revision(doc_id, rev, deleted, trimmed, packed))
         return tuple(out)
 
+    async def for_bulk(self, entries: tuple[Change, ...]
+                       ) -> tuple[tuple[RevisionData, ...], int]:
+        """The revisions to send inline with a bulk frame of these entries, and how many
+        entries that frame should take (the rest go in the next frame, so that every
+        body fits the frame cap). Nothing while the client seems to hold most."""
+        if not (self.bulk and entries):
+            return (), len(entries)
+        if self.lacking is None and self.offered:
+            await self.answered.wait()  # the probe's answer: a round trip, once
+        if not self.lacking:
+            return (), len(entries)
+        out, cut, keys = await run_db(self.db, False, self.bulk_revisions, entries)
+        self.known.put_many(keys, None)
+        return out, cut
+
+    def bulk_revisions(self, entries: tuple[Change, ...]
+                       ) -> tuple[tuple[RevisionData, ...], int, list[DocRev]]:
+        """Blocking (a store read): `for_bulk`'s work, and the keys of what it inlines."""
+        known = self.known.items
+        keys = [(c.doc_id, c.rev) for c in entries]
+        budget = self.bulk_budget - ENVELOPE_BOUND
+        out: list[RevisionData] = []
+        sent: list[DocRev] = []
+        full = trusted.full_revision
+        for i, (change, key, found) in enumerate(
+                zip(entries, keys, get_packed(self.db, keys), strict=True)):
+            budget -= entry_bound(change)
+            if budget < 0:  # (a tiny frame limit) the entries alone fill the frame
+                return (tuple(out), i, sent) if out else ((), len(entries), [])
+            if found is None or key in known:
+                continue
+            deleted, packed, history = found
+            if packed is None or len(packed) > INLINE_BODY_MAX or _BLOB_KEY in packed:
+                continue
+            # Whole history: the client may hold none of it (as a revs frame does).
+            size = revision_bound(key[0], len(history), len(packed))
+            if size <= budget:
+                budget -= size
+                out.append(full(key[0], key[1], deleted, tuple(history), packed))
+                sent.append(key)
+            elif i:
+                return tuple(out), i, sent  # the next frame starts here, with room for it
+            # (else not even a frame of its own would hold it: it goes by missing/revs)
+        return tuple(out), len(entries), sent
+
 
 def _trim(history: tuple[str, ...], held: str | None) -> tuple[str, ...]:
     """Down to the ancestor the client holds, if it is in the history; else all of it."""
@@ -163,10 +258,13 @@ class InlineStored:
 
 
 def pick(inline: tuple[RevisionData, ...], missing: dict[str, tuple[list[str], list[str]]],
-         skip: Callable[[DocRev], bool]) -> list[RevisionData]:
-    """The inline revisions we lack (per revs_diff) and are not already getting."""
-    return [r for r in inline
-            if r.doc_id in missing and r.rev in missing[r.doc_id][0] and not skip(r.key)]
+         skip: Callable[[DocRev], bool] | None) -> list[RevisionData]:
+    """The inline revisions we lack (per revs_diff) and are not already getting
+    (`skip`; None when nothing is on its way, as in most of a first pull)."""
+    none: tuple[list[str], list[str]] = ([], [])
+    if skip is None:
+        return [r for r in inline if r.rev in missing.get(r.doc_id, none)[0]]
+    return [r for r in inline if r.rev in missing.get(r.doc_id, none)[0] and not skip(r.key)]
 
 
 async def store_inline(link: Link, db: Database, revs: list[RevisionData],
@@ -199,13 +297,20 @@ def _store(db: Database, revs: list[RevisionData], accept: Callable[[Revision], 
             linkable.append(rev)  # else fetched by the usual path, blob first
     ancestors: dict[str, list[str]] = {}
     for rev in linkable:
-        ancestors.setdefault(rev.doc_id, []).extend(rev.history[1:])
-    lacking = db.revs_diff({d: a for d, a in ancestors.items() if a})
+        if len(rev.history) > 1:
+            ancestors.setdefault(rev.doc_id, []).extend(rev.history[1:])
+    lacking = db.revs_diff(ancestors) if ancestors else {}
+    stored = out.stored
     for rev in linkable:
+        history = rev.history
+        if len(history) == 1:  # the common case in a first pull: a new document
+            if history[0][:2] == "1-":  # (else nothing links it: asked for as usual)
+                stored.append(rev)
+            continue
         gone = lacking.get(rev.doc_id, ((), ()))[0]
-        if rev_generation(rev.history[-1]) == 1 or any(a not in gone for a in rev.history[1:]):
-            out.stored.append(rev)
-    if out.stored:
+        if rev_generation(history[-1]) == 1 or any(a not in gone for a in history[1:]):
+            stored.append(rev)
+    if stored:
         db.put_revisions(out.stored, source=source)
     return out
 

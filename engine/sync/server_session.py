@@ -7,6 +7,7 @@ ends only this session, with a ProtocolError after telling the peer why.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import AsyncGenerator, Collection
 from contextlib import aclosing
@@ -42,7 +43,7 @@ from engine.protocol import (
     Subscribe,
     trusted,
 )
-from engine.protocol.inline import INLINE_FEATURE
+from engine.protocol.inline import INLINE_BULK_FEATURE, INLINE_FEATURE
 from engine.store.database import Database
 from engine.sync.blobxfer import serve_blob
 from engine.sync.busy import BusyContext, BusyMarks
@@ -119,7 +120,9 @@ class _Server:
         await self.link.send(Hello(self.peer_id, self.db.uuid, features, self.read_only,
                                    re=hello.id))
         deltas = self.deltas and "deltas" in hello.features
-        self.inline = InlineSender(self.db, INLINE_FEATURE in hello.features)
+        self.inline = InlineSender(self.db, INLINE_FEATURE in hello.features,
+                                   INLINE_BULK_FEATURE in hello.features,
+                                   self.link.conn.limits.max_frame)
         self.sender = RevisionSender(self.link, self.db, deltas=deltas, on_done=self._sent,
                                      on_delivered=self.inline.note_delivered)
         self.receiver = RevisionReceiver(self.link, self.db)
@@ -191,24 +194,39 @@ class _Server:
                 trusted.change(c.seq, c.doc_id, c.rev, c.deleted, _other_leaves(c.rev, c.leaves))
                 for c in changes if wanted is None or c.doc_id in wanted)
             last = changes[-1].seq
-            # A live edit's body rides along: the client need not ask for it.
-            inline = await self.inline.for_frame(entries) if live else ()
+            # A live edit's body rides along: the client need not ask for it. A bulk
+            # frame's bodies too, while the client lacks them ("inline_bulk").
+            while True:
+                await window.acquire()
+                if live:
+                    inline, cut = await self.inline.for_frame(entries), len(entries)
+                else:
+                    inline, cut = await self.inline.for_bulk(entries)
+                part = entries[:cut] if cut < len(entries) else entries
+                await self.link.send(functools.partial(
+                    self._changes, sub, window, part,
+                    part[-1].seq if cut < len(entries) else last, inline, not live))
+                entries = entries[cut:]
+                if not entries:
+                    break
             live = False
-            await window.acquire()
-
-            def make(request_id: int, entries: tuple[Change, ...] = entries,
-                     last: int = last, inline: tuple[RevisionData, ...] = inline) -> Changes:
-                self.windows[request_id] = window
-                self.marks.hold(("pull", request_id))  # until answered and its revs acked
-                self.inline.note_sent(request_id, inline)
-                return Changes(request_id, sub.id, entries, last, inline)
-
-            await self.link.send(make)
             since = last
             if len(changes) < limit:
                 break  # drained as of that read; a later write wakes the feed again
         await self.link.send(CaughtUp(sub.id, since))
         return since
+
+    def _changes(self, sub: Subscribe, window: anyio.Semaphore, entries: tuple[Change, ...],
+                 last: int, inline: tuple[RevisionData, ...], bulk: bool,
+                 request_id: int) -> Changes:
+        self.windows[request_id] = window
+        self.marks.hold(("pull", request_id))  # until answered and its revs acked
+        if bulk:
+            self.inline.note_offered(request_id, entries, inline)
+        else:
+            self.inline.note_sent(request_id, inline)
+        # Unchecked: entries from our feed, inline revisions read for them.
+        return trusted.changes(request_id, sub.id, entries, last, inline)
 
     async def _propose_worker(self) -> None:
         async for msg in self.proposals:

@@ -22,7 +22,7 @@ from engine.protocol import (
     to_wire,
     trusted,
 )
-from engine.protocol.inline import MAX_INLINE_FRAME
+from engine.protocol.inline import MAX_BULK_INLINE_FRAME, MAX_INLINE_FRAME
 from tests.protocol.pair import R1, R2, R2X, ConnectionPair
 
 
@@ -147,3 +147,51 @@ def test_server_side_connection_tracks_the_clients_features() -> None:
     server = Connection(Role.SERVER)
     server.receive(encode(to_wire(Hello("c", "db-a", ("inline",), id=1))))
     assert "inline" in server.client_features
+
+
+# -- "inline_bulk": bulk frames with bodies, and the client's `had` count ----------------
+
+def _bulk_changes(pair: ConnectionPair, body_bytes: int) -> Changes:
+    """A changes frame of 40 documents, each with an inline body of `body_bytes`."""
+    revs = [RevisionData(f"doc-{i}", R1, False, (R1,), body={"notes": "x" * body_bytes})
+            for i in range(40)]
+    return Changes(pair.server.new_id(), 2, tuple(Change(i + 1, r.doc_id, R1, False)
+                                                  for i, r in enumerate(revs)), 40, tuple(revs))
+
+
+def test_bulk_feature_raises_the_cap_on_frames_with_revs() -> None:
+    features = ("deltas", "blobs", "inline", "inline_bulk")
+    pair = _pair(client_features=features)
+    msg = _bulk_changes(pair, 10_000)  # ~400 KB: over the live cap, under the bulk one
+    assert len(pair.server.send(msg)) > MAX_INLINE_FRAME
+    got = _pair(client_features=features)
+    frame = encode(to_wire(_bulk_changes(got, 10_000)))
+    received = got.client.receive(frame)
+    assert isinstance(received, Changes) and len(received.inline) == 40
+    # Without the feature the live cap holds.
+    other = _pair()
+    with pytest.raises(RemoteProtocolError, match="with revs the limit is"):
+        other.client.receive(encode(to_wire(_bulk_changes(other, 10_000))))
+
+
+def test_bulk_frames_with_revs_are_capped_too() -> None:
+    features = ("deltas", "blobs", "inline", "inline_bulk")
+    pair = _pair(client_features=features)
+    with pytest.raises(LocalProtocolError, match=f"limit is {MAX_BULK_INLINE_FRAME} bytes"):
+        pair.server.send(_bulk_changes(pair, 60_000))  # ~2.4 MB
+    other = _pair(client_features=features)
+    frame = encode(to_wire(_bulk_changes(other, 60_000)))
+    assert len(frame) < other.client.limits.max_frame
+    with pytest.raises(RemoteProtocolError, match="with revs the limit is"):
+        other.client.receive(frame)
+    assert other.client.state is State.CLOSED
+
+
+def test_missing_says_how_many_inline_revisions_were_held_already() -> None:
+    pair = _pair(client_features=("deltas", "blobs", "inline", "inline_bulk"))
+    msg = pair.send(pair.server, _changes(pair, _full()))
+    answer = pair.send(pair.client, Missing(msg.id, (), had=1))
+    assert isinstance(answer, Missing) and answer.had == 1
+    assert "had" not in to_wire(Missing(msg.id))  # zero: left out, as older peers send it
+    with pytest.raises(LocalProtocolError, match="had"):
+        Missing(msg.id, (), had=-1)
