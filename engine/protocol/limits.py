@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 PROTOCOL_VERSION = (1, 0)
-FEATURES = ("deltas", "blobs", "inline")  # "inline": see engine/protocol/inline.py
+FEATURES = ("deltas", "blobs", "inline", "direct")  # see protocol/inline.py, direct.py
 
 _REV_RE = re.compile(r"[1-9][0-9]{0,8}-[0-9a-f]{32}\Z")
 _DIGEST_RE = re.compile(r"sha256-[0-9a-f]{64}\Z")
