@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 from engine.errors import LocalProtocolError, ProtocolError, RemoteProtocolError
 from engine.protocol.codec import decode, encode
+from engine.protocol.direct import DIRECT_FEATURE, check_direct, check_outcomes
 from engine.protocol.inline import INLINE_FEATURE, check_inline_frame, inline_frame_limit
 from engine.protocol.limits import DEFAULT_LIMITS, PROTOCOL_VERSION, Limits
 from engine.protocol.messages import (
@@ -86,6 +87,7 @@ class _Side:
     proposals: dict[int, tuple[DocRev, ...]] = field(default_factory=dict)  # propose id -> keys
     owed: dict[int, set[DocRev]] = field(default_factory=dict)  # batch -> revs still due
     frames: dict[int, tuple[int, frozenset[DocRev]]] = field(default_factory=dict)  # unacked
+    direct: set[int] = field(default_factory=set)  # which unacked frames are direct pushes
 
 
 class Connection:
@@ -97,6 +99,7 @@ class Connection:
         self.state = State.IDLE
         self.peer_hello: Hello | None = None
         self.client_features: frozenset[str] = frozenset()
+        self.server_features: frozenset[str] = frozenset()
         self._next_id = 1
         self._error_sent = False
         self._ours = _Side()  # requests we sent, batches we must send
@@ -214,6 +217,8 @@ class Connection:
                 self.peer_hello = msg
             if msg.id is not None:  # the client's hello: its features decide what it is sent
                 self.client_features = frozenset(msg.features)
+            else:
+                self.server_features = frozenset(msg.features)
         elif isinstance(msg, Subscribe):
             sender.subs[msg.id] = msg.continuous
             del sender.open[msg.id]  # answered by a stream, tracked in subs
@@ -241,12 +246,27 @@ class Connection:
                                      if a.verdict == "send"}
             self._drop_done(receiver, msg.re)
         elif isinstance(msg, Revs):
-            self._check_revs(msg, sender, receiver, err)
+            if msg.direct:
+                self._check_direct(msg, sender, err)
+            else:
+                self._check_revs(msg, sender, receiver, err)
         elif isinstance(msg, Ack):
             batch, sent = receiver.frames.pop(msg.re)
             extra = set(msg.full) - sent
             if extra:
                 raise err("An ack asks for a full body of a revision that frame did not carry.")
+            if msg.re in receiver.direct:
+                receiver.direct.discard(msg.re)
+                if msg.full:
+                    raise err("An ack of a direct frame asks for a full body it already had.")
+                if msg.have or msg.refused:
+                    try:
+                        check_outcomes(msg.have, msg.refused, sent)
+                    except ValueError as why:
+                        raise err(str(why)) from why
+                return
+            if msg.have or msg.refused:
+                raise err("Only the ack of a direct revs frame says what was not stored.")
             receiver.owed.setdefault(batch, set()).update(msg.full)
             self._drop_done(receiver, batch)
 
@@ -268,6 +288,20 @@ class Connection:
         owed.difference_update(gone)
         sender.frames[msg.id] = (msg.batch, keys)
 
+    def _check_direct(self, msg: Revs, sender: _Side, err: type[ProtocolError]) -> None:
+        if (self.role is Role.CLIENT) != (sender is self._ours):
+            raise err("Only the client may send a direct revs frame.")
+        if DIRECT_FEATURE not in self.client_features or (
+                DIRECT_FEATURE not in self.server_features):
+            raise err("A direct revs frame needs the direct feature in both hellos.")
+        # Owes nothing and is owed nothing: its ack says what became of each revision.
+        try:
+            keys = check_direct(msg.revs)
+        except ValueError as why:
+            raise err(str(why)) from why
+        sender.frames[msg.id] = (msg.id, keys)
+        sender.direct.add(msg.id)
+
     def _drop_done(self, side: _Side, batch: int) -> None:
         if not side.owed.get(batch) and not any(b == batch for b, _ in side.frames.values()):
             side.owed.pop(batch, None)
@@ -276,6 +310,7 @@ class Connection:
                        err: type[ProtocolError]) -> None:
         if req is None:
             return
+        side.direct.discard(req)  # (a read-only server refuses a direct frame this way)
         found = [side.open.pop(req, None), side.subs.pop(req, None),
                  side.proposals.pop(req, None), side.frames.pop(req, None)]
         if all(item is None for item in found):

@@ -308,31 +308,46 @@ _MAP_HEADS = frozenset(bytes([b]) for b in (*range(0x80, 0x90), 0xde, 0xdf))
 
 @dataclass(frozen=True, slots=True)
 class Revs(_Message):
-    """Revisions for batch `batch` (a changes or propose id); answered by `ack`."""
+    """Revisions for batch `batch` (a changes or propose id); answered by `ack`.
+    `direct` (feature "direct"): a client's push sent unasked; its batch is its own id."""
 
     kind: ClassVar[str] = "revs"
     id: int
     batch: int
     revs: tuple[RevisionData, ...]
     gone: tuple[DocRev, ...] = ()
+    direct: bool = False
 
     def _check(self) -> None:
         check_int(self.id, "id")
         check_int(self.batch, "batch")
         if not all(map(isinstance, self.revs, repeat(RevisionData))):
             raise ValueError("revs must hold RevisionData entries.")
+        # (Connection checks a direct frame's revisions: full bodies, each once.)
+        if self.direct and (self.batch != self.id or self.gone):
+            raise ValueError("A direct revs frame has no batch (its own id) and no gone.")
 
 
 @dataclass(frozen=True, slots=True)
 class Ack(_Message):
-    """Revs frame `re` is stored; `full` lists revisions to resend with a full body."""
+    """Revs frame `re` is stored; `full` lists revisions to resend with a full body.
+    Of a direct frame, `have` lists revisions already held and `refused` those not
+    stored, with a reason: [doc id, rev, reason]; every other one was stored."""
 
     kind: ClassVar[str] = "ack"
     re: int
     full: tuple[DocRev, ...] = ()
+    have: tuple[DocRev, ...] = ()
+    refused: tuple[tuple[str, str, str], ...] = ()
 
     def _check(self) -> None:
         check_int(self.re, "re")
+        for entry in self.refused:
+            if len(entry) != 3:
+                raise ValueError("A refused entry is [doc_id, rev, reason].")
+            check_doc_id(entry[0])
+            check_rev(entry[1])
+            check_str(entry[2], "reason")
 
 
 @dataclass(frozen=True, slots=True)

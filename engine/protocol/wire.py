@@ -50,8 +50,8 @@ from engine.protocol.messages import (
 def to_wire(msg: Message) -> dict[str, Any]:
     """The msgpack-ready map for a message."""
     if isinstance(msg, Revs):
-        out: dict[str, Any] = {"t": "revs", "id": msg.id, "batch": msg.batch,
-                               "revs": [_rev_to_wire(r) for r in msg.revs]}
+        out: dict[str, Any] = _revs_head(msg)
+        out["revs"] = [_rev_to_wire(r) for r in msg.revs]
         if msg.gone:
             out["gone"] = [list(g) for g in msg.gone]
         return out
@@ -76,7 +76,12 @@ def to_wire(msg: Message) -> dict[str, Any]:
             ["send", list(a.ancestors)] if a.verdict == "send" else _answer_to_wire(a)
             for a in msg.answers]}
     if isinstance(msg, Ack):
-        return {"t": "ack", "re": msg.re, "full": [list(f) for f in msg.full]}
+        out = {"t": "ack", "re": msg.re, "full": [list(f) for f in msg.full]}
+        if msg.have:  # (only answering a direct frame: see direct.py)
+            out["have"] = [list(h) for h in msg.have]
+        if msg.refused:
+            out["refused"] = [list(r) for r in msg.refused]
+        return out
     if isinstance(msg, Hello):
         out = {"t": "hello", "version": list(msg.version), "peer_id": msg.peer_id,
                "db_uuid": msg.db_uuid, "features": list(msg.features),
@@ -117,7 +122,7 @@ def encode_message(msg: Message) -> bytes:
         return _encode_proposed(msg)
     if not isinstance(msg, Revs) or all(r.packed is None for r in msg.revs):
         return encode(to_wire(msg))
-    head: dict[str, Any] = {"t": "revs", "id": msg.id, "batch": msg.batch}
+    head = _revs_head(msg)
     if msg.gone:
         head["gone"] = [list(g) for g in msg.gone]
     pack = msgpack.Packer(use_bin_type=True).pack  # one per frame, not one per revision
@@ -132,6 +137,13 @@ def encode_message(msg: Message) -> bytes:
                          "history": list(r.history)})
             parts += (b"\x85", meta[1:], b"\xa4body", r.packed)
     return b"".join(parts)
+
+
+def _revs_head(msg: Revs) -> dict[str, Any]:
+    # A direct frame's batch is its own id: left out on the wire.
+    if msg.direct:
+        return {"t": "revs", "id": msg.id, "direct": True}
+    return {"t": "revs", "id": msg.id, "batch": msg.batch}
 
 
 def _encode_inline_changes(msg: Changes) -> bytes:
@@ -294,9 +306,23 @@ def _parse_rev(item: object) -> RevisionData:
 
 
 def _parse_revs(w: dict[str, Any]) -> Revs:
-    return Revs(id=w["id"], batch=w["batch"],
+    direct = check_bool(w.get("direct", False), "direct")  # Connection checks it was agreed
+    if direct and ("batch" in w or "gone" in w):
+        raise ValueError("A direct revs frame has no batch and no gone.")
+    return Revs(id=w["id"], batch=w["id"] if direct else w["batch"],
                 revs=batch.revisions(check_list(w["revs"], "revs"), _parse_rev),
-                gone=doc_revs(w.get("gone", []), "gone"))
+                gone=doc_revs(w.get("gone", []), "gone"), direct=direct)
+
+
+def _parse_ack(w: dict[str, Any]) -> Ack:
+    refused = []
+    for item in check_list(w.get("refused", []), "refused"):
+        row = check_list(item, "refused")
+        if len(row) != 3:
+            raise ValueError("A refused entry is [doc_id, rev, reason].")
+        refused.append((row[0], row[1], row[2]))  # Ack checks each value
+    return Ack(re=w["re"], full=doc_revs(w.get("full", []), "full"),
+               have=doc_revs(w.get("have", []), "have"), refused=tuple(refused))
 
 
 PARSERS: dict[str, Callable[[dict[str, Any]], Message]] = {
@@ -311,7 +337,7 @@ PARSERS: dict[str, Callable[[dict[str, Any]], Message]] = {
     "proposed": lambda w: Proposed(re=w["re"], answers=batch.answers(
         check_list(w["answers"], "answers"), _parse_answer)),
     "revs": _parse_revs,
-    "ack": lambda w: Ack(re=w["re"], full=doc_revs(w.get("full", []), "full")),
+    "ack": _parse_ack,
     "get_blob": lambda w: GetBlob(id=w["id"], digest=w["digest"], offset=w.get("offset", 0),
                                   length=w["length"]),
     "blob_chunk": lambda w: BlobChunk(re=w["re"], offset=w["offset"], data=w["data"],

@@ -33,6 +33,7 @@ from engine.protocol import (
     Subscribe,
     trusted,
 )
+from engine.protocol.direct import DIRECT_FEATURE
 from engine.store.database import Database
 from engine.store.revs import Revision
 from engine.sync.blobxfer import serve_blob
@@ -107,9 +108,12 @@ class ClientSession:
             self.push_refused = ReadOnlyError(
                 "The peer is read-only, so changes are only pulled from it, not pushed.")
         deltas = self.config.deltas and "deltas" in self.peer_features
+        agreed = self.link.conn.client_features & self.link.conn.server_features
+        self.push.direct_ok, self.push.deltas = DIRECT_FEATURE in agreed, deltas
         self.sender = RevisionSender(self.link, self.db, deltas=deltas,
                                      on_done=self.push.batch_done,
-                                     on_delivered=self.push.pushed)
+                                     on_delivered=self.push.pushed,
+                                     on_outcomes=self.push.on_outcomes)
         # Without a filter every revision is accepted: None lets frames be stored in one hop.
         self.receiver = RevisionReceiver(
             self.link, self.db,

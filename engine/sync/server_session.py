@@ -60,6 +60,7 @@ FIRST_BATCH = 100
 FEED_WINDOW = 4  # changes frames the client may leave unanswered
 _HAVE = Answer("have")
 _SEND = Answer("send")
+_READ_ONLY = "This peer is read-only and refuses pushes."
 
 
 async def serve_peer(channel: MessageChannel, db: Database, *, read_only: bool = False,
@@ -236,6 +237,9 @@ class _Server:
     async def _push_worker(self) -> None:
         async with self.pushes:
             async for msg in self.pushes:
+                if msg.direct and self.read_only:  # refused as a propose would be
+                    await self.link.send(Error("read_only", _READ_ONLY, re=msg.id))
+                    continue
                 with self.marks.during():
                     received = await self.receiver.handle(msg)
                 if len(received.keys) != len(received.stored):  # some failed or need a body
@@ -259,8 +263,7 @@ class _Server:
 
     async def _answer(self, msg: Propose) -> None:
         if self.read_only:
-            await self.link.send(Error("read_only", "This peer is read-only and refuses pushes.",
-                                       re=msg.id))
+            await self.link.send(Error("read_only", _READ_ONLY, re=msg.id))
             return
         asked: dict[str, list[str]] = {}
         for p in msg.revs:

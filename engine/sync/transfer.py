@@ -39,29 +39,47 @@ class RevisionSender:
     def __init__(self, link: Link, db: Database, *, deltas: bool,
                  on_done: Callable[[int], Awaitable[None]] | None = None,
                  on_delivered: Callable[[int, list[DocRev]], None] | None = None,
+                 on_outcomes: Callable[[int, int, Ack], None] | None = None,
                  max_inflight: int = MAX_INFLIGHT) -> None:
         self.link = link
         self.db = db
         self.deltas = deltas
         self.on_done = on_done
         self.on_delivered = on_delivered
+        self.on_outcomes = on_outcomes  # an ack naming revisions not stored (direct pushes)
         self.max_inflight = max_inflight
         # Half the default 4 MiB frame limit: a 1000-change batch of ~1 KB docs fits one
         # frame, hence one put_revisions (one fsync) and one ack on the other side.
         self.budget = min(2 * 1024 * 1024, link.conn.limits.max_frame // 2)
         self.inflight = 0
         self._frames: dict[int, _Frame] = {}
+        self._sending: set[int] = set()  # direct groups not all sent yet: not done
         self._acked = anyio.Event()
+        # Jobs go out in order: wanted revisions to load, or direct ones already loaded.
         self._jobs_in, self._jobs = anyio.create_memory_object_stream[
-            tuple[int, list[Want], bool]](math.inf)
+            tuple[int, list[Want], bool, list[RevisionData] | None]](math.inf)
 
     def enqueue(self, batch: int, wants: list[Want]) -> None:
-        self._jobs_in.send_nowait((batch, wants, self.deltas))
+        self._jobs_in.send_nowait((batch, wants, self.deltas, None))
+
+    def enqueue_direct(self, group: int, revs: list[RevisionData]) -> None:
+        """Push full revisions unasked (feature "direct"), after what is queued, in
+        frames of their own; `group` (ours alone, not on the wire) is what on_done
+        reports once all are acked."""
+        self._sending.add(group)
+        self._jobs_in.send_nowait((group, [], False, revs))
 
     async def run(self) -> None:
         try:
-            async for batch, wants, deltas in self._jobs:
-                await self._send_batch(batch, wants, deltas)
+            async for batch, wants, deltas, direct in self._jobs:
+                if direct is None:
+                    await self._send_batch(batch, wants, deltas)
+                    continue
+                try:
+                    await self._send_frames(batch, direct, [], direct=True)
+                finally:
+                    self._sending.discard(batch)
+                await self._maybe_done(batch)
         finally:
             self.close()
 
@@ -79,21 +97,22 @@ class RevisionSender:
             await self._send_frames(batch, revs, gone)
         await self._maybe_done(batch)
 
-    async def _send_frames(self, batch: int, revs: list[RevisionData], gone: list[DocRev]) -> None:
+    async def _send_frames(self, batch: int, revs: list[RevisionData], gone: list[DocRev],
+                           direct: bool = False) -> None:
         frame: list[RevisionData] = []
         size = 0
         for data in revs:
             est = _estimate(data)
             if frame and (size + est > self.budget or len(frame) >= MAX_PER_FRAME):
-                await self._send_frame(batch, frame, [], size)
+                await self._send_frame(batch, frame, [], size, direct)
                 frame, size = [], 0
             frame.append(data)
             size += est
         if frame or gone:
-            await self._send_frame(batch, frame, gone, size)
+            await self._send_frame(batch, frame, gone, size, direct)
 
     async def _send_frame(self, batch: int, revs: list[RevisionData], gone: list[DocRev],
-                          size: int) -> None:
+                          size: int, direct: bool = False) -> None:
         while self.inflight and self.inflight + size > self.max_inflight:
             await self._acked.wait()
         self.inflight += size
@@ -101,6 +120,8 @@ class RevisionSender:
         def make(request_id: int) -> Revs:
             self._frames[request_id] = _Frame(batch, frozenset([(r.doc_id, r.rev) for r in revs]),
                                               size)
+            if direct:
+                return Revs(request_id, request_id, tuple(revs), direct=True)
             return Revs(request_id, batch, tuple(revs), tuple(gone))
 
         await self.link.send(make)
@@ -112,13 +133,21 @@ class RevisionSender:
         self._acked = anyio.Event()
         if ack.full:
             # The peer could not use our delta: resend those with a full body.
-            self._jobs_in.send_nowait((frame.batch, [Want(d, (r,)) for d, r in ack.full], False))
+            self._jobs_in.send_nowait(
+                (frame.batch, [Want(d, (r,)) for d, r in ack.full], False, None))
+        skip = set(ack.full)  # (built once: it was once built per revision)
+        if ack.have or ack.refused:
+            skip.update(ack.have)
+            skip.update([(doc, rev) for doc, rev, _ in ack.refused])
+            if self.on_outcomes is not None:
+                self.on_outcomes(frame.batch, len(frame.keys), ack)
         if self.on_delivered is not None:
-            self.on_delivered(frame.batch, [k for k in frame.keys if k not in set(ack.full)])
+            keys = [k for k in frame.keys if k not in skip] if skip else list(frame.keys)
+            self.on_delivered(frame.batch, keys)
         await self._maybe_done(frame.batch)
 
     async def _maybe_done(self, batch: int) -> None:
-        if self.on_done is None or self.link.conn.owed(batch):
+        if self.on_done is None or batch in self._sending or self.link.conn.owed(batch):
             return
         if any(f.batch == batch for f in self._frames.values()):
             return
@@ -142,6 +171,7 @@ class Received:
     full: list[DocRev] = field(default_factory=list)
     new_seqs: list[int] = field(default_factory=list)
     keys: frozenset[DocRev] = frozenset()  # every revision of the frame, stored or not
+    have: list[DocRev] = field(default_factory=list)  # of a direct frame: already held
 
 
 class RevisionReceiver:
@@ -157,7 +187,7 @@ class RevisionReceiver:
     async def handle(self, msg: Revs) -> Received:
         out = Received()
         try:
-            ready, out.full, blobs, stored = await anyio.to_thread.run_sync(
+            ready, out.full, blobs, stored, out.have = await anyio.to_thread.run_sync(
                 self._resolve_and_store, msg)
         except (UsageError, BlobMissingError) as err:
             raise await self._refused(err) from err
@@ -179,7 +209,11 @@ class RevisionReceiver:
                 except (UsageError, BlobMissingError) as err:
                     raise await self._refused(err) from err
         out.keys = self.link.conn.received_keys(msg.id)  # (a set made once, while checked)
-        await self.link.send(Ack(msg.id, tuple(out.full)))
+        if msg.direct:  # nothing was asked for: say what became of what was not stored
+            await self.link.send(Ack(msg.id, (), tuple(out.have), tuple(
+                [(doc, rev, reason) for (doc, rev), reason in out.failed])))
+        else:
+            await self.link.send(Ack(msg.id, tuple(out.full)))
         return out
 
     async def _refused(self, err: Exception) -> RemoteProtocolError:
@@ -187,17 +221,46 @@ class RevisionReceiver:
         return RemoteProtocolError(f"The peer sent a revision the store refused: {err}")
 
     def _resolve_and_store(self, msg: Revs) -> tuple[
-            list[Revision], list[DocRev], dict[str, dict[str, Any]], list[int] | None]:
+            list[Revision], list[DocRev], dict[str, dict[str, Any]], list[int] | None,
+            list[DocRev]]:
         """Blocking: resolve the frame and, when no blob is lacking and no filter
-        applies (the common case), store it in the same thread hop (new seqs, else None)."""
-        ready, full, blobs = resolve_revisions(self.db, msg.revs)
+        applies (the common case), store it in the same thread hop (new seqs, else None).
+        Of a direct frame, the revisions already held are left out (and returned)."""
+        revs, have = _split_held(self.db, msg.revs) if msg.direct else (msg.revs, [])
+        ready, full, blobs = resolve_revisions(self.db, revs)
         if blobs or self.accept is not None or not ready:
-            return ready, full, blobs, None
-        return ready, full, blobs, self.db.put_revisions(ready, source=self._source())
+            return ready, full, blobs, None, have
+        return ready, full, blobs, self.db.put_revisions(ready, source=self._source()), have
 
     def _source(self) -> str | None:
         hello = self.link.conn.peer_hello  # names the peer in resolution notes
         return None if hello is None else hello.peer_id
+
+
+def _split_held(db: Database, revs: tuple[RevisionData, ...]
+                ) -> tuple[tuple[RevisionData, ...], list[DocRev]]:
+    """Blocking: the revisions the store lacks, and the keys of those it holds.
+    (A write from elsewhere between this and the store is harmless: put_revisions
+    skips what it holds, and the pusher reports that revision as pushed.)"""
+    asked: dict[str, list[str]] = {}
+    for r in revs:
+        got = asked.get(r.doc_id)
+        if got is None:
+            asked[r.doc_id] = [r.rev]
+        else:
+            got.append(r.rev)
+    diff = db.revs_diff(asked)
+    if len(diff) == len(asked) and all(len(m) == len(asked[d]) for d, (m, _) in diff.items()):
+        return revs, []  # the common case: none of them held
+    nothing: tuple[list[str], list[str]] = ([], [])
+    lacking: list[RevisionData] = []
+    held: list[DocRev] = []
+    for r in revs:
+        if r.rev in diff.get(r.doc_id, nothing)[0]:
+            lacking.append(r)
+        else:
+            held.append((r.doc_id, r.rev))
+    return tuple(lacking), held
 
 
 def _reason(rev: Revision, missing_blobs: list[str],
