@@ -322,14 +322,22 @@ class Journal:
             raise StorageFailedError(
                 f"An earlier write to {self.path} failed; reopen the database to write again.")
 
-    def append(self, records: list[bytes]) -> list[int]:
-        """Write records at the end as one batch, sync, return each record's offset."""
-        self.check_writable()
+    def offsets(self, records: list[bytes]) -> list[int]:
+        """Where `records` will lie when appended next."""
         offsets = []
         pos = self.end
         for rec in records:
             offsets.append(pos)
             pos += len(rec)
+        return offsets
+
+    def append(self, records: list[bytes],
+               written: Callable[[], None] | None = None) -> list[int]:
+        """Write records at the end as one batch, sync, return each record's offset.
+        `written()` is called between the write and the sync (which it may overlap)."""
+        self.check_writable()
+        offsets = self.offsets(records)
+        pos = offsets[-1] + len(records[-1]) if records else self.end
         try:
             if pos > self.allocated:
                 # Another process may have grown the file: zeros go after its end only.
@@ -338,6 +346,8 @@ class Journal:
                 self._preallocate(pos)
             self.ops.write(self.fd, records[0] if len(records) == 1 else b"".join(records),
                            self.end)
+            if written is not None:
+                written()
             self.ops.sync_data(self.fd)
         except OSError as err:
             self.failed = True
