@@ -7,7 +7,6 @@ No I/O here. A tree node only remembers *where* its body lives (an opaque
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 import re
 from collections.abc import Iterable
@@ -15,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from engine.errors import InvalidIdError, UsageError
+from engine.store.canon import canonical as canonical
 
 MAX_ID_BYTES = 250
 _REV_RE = re.compile(r"([1-9][0-9]{0,8})-([0-9a-f]{32})")
@@ -57,34 +57,10 @@ class Change:
     leaves: list[str]
 
 
-# What json.dumps(..., sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-# allow_nan=False) builds on every call; made once since every revision is hashed.
-_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-                              allow_nan=False)
-
-
-# The C encoder that `_CANONICAL.encode` builds on every call, built once (a sixth
-# of the cost of hashing a 1 KB body). No cycle check (markers=None): a cycle
-# recurses until RecursionError, and the retry below gives encode()'s ValueError.
-_C_MAKE_ENCODER = getattr(json.encoder, "c_make_encoder", None)
-_C_CANONICAL = None if _C_MAKE_ENCODER is None else _C_MAKE_ENCODER(
-    None, _CANONICAL.default, json.encoder.encode_basestring, None, ":", ",", True, False, False)
-
-
-def canonical(parent: str | None, deleted: bool, body: dict[str, Any]) -> bytes:
-    value = [parent or "", deleted, body]
-    if _C_CANONICAL is not None:
-        try:
-            return "".join(_C_CANONICAL(value, 0)).encode("utf-8")
-        except RecursionError:
-            pass
-    return _CANONICAL.encode(value).encode("utf-8")
-
-
 def make_rev_id(parent: str | None, deleted: bool, body: dict[str, Any]) -> str:
     """The deterministic id of the revision `body` made on top of `parent`."""
     gen = generation(parent) + 1 if parent else 1
-    return f"{gen}-{hashlib.sha256(canonical(parent, deleted, body)).hexdigest()[:32]}"
+    return f"{gen}-{hashlib.sha256(canonical(parent, deleted, body)).digest()[:16].hex()}"
 
 
 def generation(rev: str) -> int:
