@@ -31,7 +31,7 @@ from engine.store.index import Index
 from engine.store.journal import FileOps, Journal, Record, pack_body, scan, unpack_body
 from engine.store.lock import FileLock, Hold
 from engine.store.resolution import RESOLUTIONS_ID, Resolution, read_records
-from engine.store.revs import Change, Document, Loc, Revision, RevTree
+from engine.store.revs import Change, Document, Loc, Revision, Tree
 from engine.store.save import save_many, save_one
 
 Resolver = Callable[["Database", str], None]
@@ -179,10 +179,10 @@ class Database:
             self._cache.move_to_end(loc[0])
         return unpack_body(data)
 
-    def _tree(self, doc_id: str) -> RevTree | None:
+    def _tree(self, doc_id: str) -> Tree | None:
         return self._index.docs.get(revs.check_doc_id(doc_id))
 
-    def _document(self, doc_id: str, tree: RevTree) -> Document:
+    def _document(self, doc_id: str, tree: Tree) -> Document:
         node = tree.winner()
         assert node.loc is not None, "a leaf always keeps its body"
         return Document(doc_id, node.rev, node.deleted, self._body(node.loc))

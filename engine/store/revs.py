@@ -329,6 +329,64 @@ class RevTree:
         return sorted(self.nodes.values(), key=lambda n: (n.gen, n.rev))
 
 
+class SoloTree(Node):
+    """The tree of a document whose only revision is its first (most documents): the
+    node is the tree. One object instead of a RevTree, its dict, its list and a Node:
+    quicker to index, and fewer objects for the cyclic GC to walk. The index turns it
+    into a RevTree when a second revision arrives; until then it answers like one."""
+
+    __slots__ = ("seq",)
+
+    def __init__(self, rev: str, gen: int, deleted: bool, loc: Loc | None, seq: int) -> None:
+        self.rev = rev
+        self.gen = gen
+        self.parent = None
+        self.deleted = deleted
+        self.loc = loc
+        self.seq = seq
+
+    @property
+    def nodes(self) -> dict[str, Node]:
+        return {self.rev: self}
+
+    @property
+    def leafs(self) -> list[str]:
+        return [self.rev]
+
+    def __contains__(self, rev: str) -> bool:
+        return rev == self.rev
+
+    def leaves(self) -> list[str]:
+        return [self.rev]
+
+    def winner(self) -> Node:
+        return self
+
+    def conflicts(self) -> list[str]:
+        return []
+
+    def history(self, rev: str, limit: int) -> list[str]:
+        return [rev] if rev == self.rev and limit > 0 else []
+
+    def trim(self, max_history: int, max_bodies: int,
+             unbodied: list[tuple[str, Loc]] | None = None) -> list[Loc]:
+        return []
+
+    def ordered(self) -> list[Node]:
+        return [self]
+
+    def grown(self) -> RevTree:
+        """The same tree as a RevTree, to graft more revisions on."""
+        tree = RevTree()
+        tree.nodes[self.rev] = Node(self.rev, self.gen, None, self.deleted, self.loc)
+        tree.leafs.append(self.rev)
+        tree.seq = self.seq
+        return tree
+
+
+Tree = RevTree | SoloTree  # what the index holds per document
+
+
 def check_history(rev: Revision, max_len: int) -> list[str]:
     """Validate a peer revision's id and ancestry; return its ancestors (parent first)."""
     gen = generation(rev.rev)
@@ -341,7 +399,7 @@ def check_history(rev: Revision, max_len: int) -> list[str]:
     return history[1:max_len]
 
 
-def possible_ancestors(tree: RevTree, missing: Iterable[str], limit: int = 10) -> list[str]:
+def possible_ancestors(tree: Tree, missing: Iterable[str], limit: int = 10) -> list[str]:
     """Live revs we hold with a body, older than some missing rev (delta bases). Tombstones
     are no use as a base, and after resolutions they would crowd out the real ones."""
     top = max((generation(r) for r in missing), default=0)
