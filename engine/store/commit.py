@@ -47,7 +47,7 @@ def _commit_overlapped(db: Database, items: list[Item], records: list[bytes]) ->
     journal = db._journal
     before = journal.end
     helper = overlap.borrow()
-    job = partial(index_batch, db, items, journal.offsets(records), records)
+    job = partial(_index_from, db, items, records, before)
     try:
         journal.append(records, partial(helper.start, job))
     except BaseException as err:
@@ -78,6 +78,15 @@ def index_batch(db: Database, items: list[Item], offsets: list[int],
         else:
             body_len = -1 if body is None else len(body)
             index.apply([([kind, False, *fields, body], end - max(body_len, 0), body_len)])
+
+
+def _index_from(db: Database, items: list[Item], records: list[bytes], start: int) -> None:
+    """`index_batch` for records appended at `start` (on the helper thread)."""
+    offsets = []
+    for rec in records:
+        offsets.append(start)
+        start += len(rec)
+    index_batch(db, items, offsets, records)
 
 
 def _unindex_from(db: Database, end: int) -> None:

@@ -322,22 +322,16 @@ class Journal:
             raise StorageFailedError(
                 f"An earlier write to {self.path} failed; reopen the database to write again.")
 
-    def offsets(self, records: list[bytes]) -> list[int]:
-        """Where `records` will lie when appended next."""
-        offsets = []
-        pos = self.end
-        for rec in records:
-            offsets.append(pos)
-            pos += len(rec)
-        return offsets
-
     def append(self, records: list[bytes],
                written: Callable[[], None] | None = None) -> list[int]:
         """Write records at the end as one batch, sync, return each record's offset.
         `written()` is called between the write and the sync (which it may overlap)."""
         self.check_writable()
-        offsets = self.offsets(records)
-        pos = offsets[-1] + len(records[-1]) if records else self.end
+        offsets = []
+        pos = self.end
+        for rec in records:
+            offsets.append(pos)
+            pos += len(rec)
         try:
             if pos > self.allocated:
                 # Another process may have grown the file: zeros go after its end only.

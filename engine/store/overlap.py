@@ -16,9 +16,10 @@ import os
 import threading
 from collections.abc import Callable
 
-# Records in a batch from which the hand-off pays for itself: it costs ~10-20 us of
-# wake-ups and saves the batch's index time (measured: tests/bench/store_bench.py).
-MIN_RECORDS = 16
+# Records in a batch from which the hand-off pays for itself: it cost 20-40 us of CPU
+# a batch (wake-ups, GIL hand-overs) on a busy 2-core machine, and hides the batch's
+# index time, ~1.5 us a new document (more for revisions with history).
+MIN_RECORDS = 32
 
 
 class Helper:
