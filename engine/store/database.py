@@ -25,12 +25,13 @@ from engine.errors import (
 )
 from engine.store import revs
 from engine.store.blobs import BlobStore, blob_refs, check_digest
+from engine.store.commit import commit
 from engine.store.feed import ChangeFeed
 from engine.store.index import Index
 from engine.store.journal import FileOps, Journal, Record, pack_body, scan, unpack_body
 from engine.store.lock import FileLock, Hold
 from engine.store.resolution import RESOLUTIONS_ID, Resolution, read_records
-from engine.store.revs import Change, Document, Loc, Revision, RevTree
+from engine.store.revs import Change, Document, Loc, Revision, Tree
 from engine.store.save import save_many, save_one
 
 Resolver = Callable[["Database", str], None]
@@ -178,10 +179,10 @@ class Database:
             self._cache.move_to_end(loc[0])
         return unpack_body(data)
 
-    def _tree(self, doc_id: str) -> RevTree | None:
+    def _tree(self, doc_id: str) -> Tree | None:
         return self._index.docs.get(revs.check_doc_id(doc_id))
 
-    def _document(self, doc_id: str, tree: RevTree) -> Document:
+    def _document(self, doc_id: str, tree: Tree) -> Document:
         node = tree.winner()
         assert node.loc is not None, "a leaf always keeps its body"
         return Document(doc_id, node.rev, node.deleted, self._body(node.loc))
@@ -259,29 +260,8 @@ class Database:
 
     # -- writing ---------------------------------------------------------------
 
-    def _commit(self, items: list[tuple[str, list[Any], bytes | None]]) -> None:
-        """Append records as one durable batch, then index them."""
-        journal = self._journal
-        if len(items) == 1:
-            records = [journal.encode(items[0][0], False, items[0][1], items[0][2])]
-        else:
-            last = len(items) - 1
-            records = [journal.encode(kind, i < last, fields, body)
-                       for i, (kind, fields, body) in enumerate(items)]
-        try:
-            offsets = journal.append(records)
-        except StorageFailedError:
-            self._failed = True
-            raise
-        index = self._index
-        for (kind, fields, body), off, rec in zip(items, offsets, records, strict=True):
-            end = off + len(rec)
-            if kind == "R":  # [seq, doc id, rev, ancestors, deleted]
-                index.add_rev(fields[0], fields[1], fields[2], fields[3], fields[4],
-                              None if body is None else (end - len(body), len(body)))
-            else:
-                body_len = -1 if body is None else len(body)
-                index.apply([([kind, False, *fields, body], end - max(body_len, 0), body_len)])
+    # Append records as one durable batch, then index them (engine/store/commit.py).
+    _commit = commit
 
     def _require_blobs(self, body: dict[str, Any]) -> None:
         self._require_refs(blob_refs(body))
@@ -402,13 +382,16 @@ class Database:
             if held:
                 self._mutex.release()
 
-    def _journal_unchanged(self) -> bool:
-        """True if no other process appended or compacted since we last looked (a statx
-        and a read); False when unsure, e.g. while another thread holds the handle."""
+    def _seq_if_current(self) -> int | None:
+        """update_seq if no other process appended or compacted since we last looked (a
+        statx and a read); None when unsure, e.g. while another thread holds the handle.
+        Read under the mutex: a big write indexes its records before they are durable."""
         with self.held_if_idle() as held:
             journal = self._journal
-            return (held and not self._closed and journal.size_on_disk()[0] == journal.ino
-                    and not journal.more_after_end())
+            if (held and not self._closed and journal.size_on_disk()[0] == journal.ino
+                    and not journal.more_after_end()):
+                return self._index.update_seq
+            return None
 
     async def subscribe(self, since: int = 0) -> AsyncIterator[int]:
         """Yield update_seq each time it grows past what was last yielded; wakes at

@@ -54,8 +54,9 @@ class ChangeFeed:
         sets the fresh event, so no wake-up is lost."""
         waiter.event = anyio.Event()
         db._check_open()
-        if db._journal_unchanged():
-            return db._index.update_seq
+        seq = db._seq_if_current()
+        if seq is not None:
+            return seq
         return await anyio.to_thread.run_sync(lambda: db.update_seq)
 
     @staticmethod

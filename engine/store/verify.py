@@ -12,65 +12,23 @@ from hashlib import sha256
 from typing import Any
 
 from engine.store import revs
-
-# Bytes that JSON would escape inside a string (UTF-8 multi-byte sequences have none).
-_ESCAPED = bytes(range(32)) + b'"\\'
+from engine.store.canon import encoded_canonical, flat_canonical
 
 
 def matches(rev: str, parent: str | None, deleted: bool, body: dict[str, Any]) -> bool:
     """Does `rev` name this body on top of `parent` (revs.make_rev_id)? Both ids are
     well formed and the history counts down (checked by the caller or by
     engine.protocol), so only the digest part of `rev` is left to compare."""
-    text = _flat_canonical(parent or "", deleted, body)
+    text = flat_canonical(parent or "", deleted, body)
     if text is None:
         try:
-            text = revs.canonical(parent, deleted, body)
+            text = encoded_canonical(parent, deleted, body)
         except ValueError:  # NaN and the like: the reference formula refuses them too
             text = None
     if text is not None and rev[rev.index("-") + 1:] == sha256(text).hexdigest()[:32]:
         return True
     # The reference formula has the last word (this path is for mismatches only).
     return revs.make_rev_id(parent, deleted, body) == rev
-
-
-def _flat_canonical(parent: str, deleted: bool, body: dict[str, Any]) -> bytes | None:
-    """revs.canonical for a body of strings, ints, booleans and nulls with nothing to
-    escape (None for anything else). json's C encoder scans each string character by
-    character for escapes; here one bytes.translate over all the text does (a 1 KB
-    body: ~1.5 us less)."""
-    if type(deleted) is not bool:
-        return None
-    out = [b'["', parent.encode(), b'",true,{' if deleted else b'",false,{']
-    texts = []
-    first = True
-    try:
-        for key in sorted(body):
-            if type(key) is not str:
-                return None
-            value = body[key]
-            kind = type(value)
-            name = key.encode()
-            texts.append(name)
-            if kind is str:
-                text = value.encode()
-                texts.append(text)
-                out += (b'"' if first else b',"', name, b'":"', text, b'"')
-            elif kind is int:
-                out += (b'"' if first else b',"', name, b'":', b"%d" % value)
-            elif kind is bool or value is None:
-                out += (b'"' if first else b',"', name,
-                        b'":true' if value is True else b'":false' if value is False
-                        else b'":null')
-            else:
-                return None
-            first = False
-    except (UnicodeEncodeError, TypeError):  # a surrogate; a key that is not a string
-        return None
-    checked = b"".join(texts)
-    if len(checked.translate(None, _ESCAPED)) != len(checked):
-        return None
-    out.append(b"}]")
-    return b"".join(out)
 
 
 # Rev ids each followed by a comma, which no rev id holds: one regex pass checks them all.

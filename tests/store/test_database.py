@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from engine.errors import ConflictError, InvalidIdError, NotFoundError, UsageError
-from engine.store import Database, make_rev_id, open_user_db
+from engine.store import Database, Revision, make_rev_id, open_user_db
 from engine.store.create import default_data_dir
 
 
@@ -208,3 +208,25 @@ def test_a_deeply_nested_body_saves_and_reads_back(db: Database) -> None:
     rev = db.save("deep", body, rev=None)
     assert rev == make_rev_id(None, False, body)
     assert db.get("deep").body == body  # type: ignore[union-attr]
+
+
+def test_a_first_revision_grows_into_a_tree_on_the_next_one(db_path: Path) -> None:
+    """Documents with one revision are held leaner; a child, a peer's revision and a
+    peer's conflicting first revision each turn them into a full tree, as reopening does."""
+    with Database.open(db_path) as db:
+        firsts = db.save_many([(f"d{i}", {"i": i}, None) for i in range(3)])
+        child = db.save("d0", {"i": 10}, rev=firsts[0])
+        body = {"i": "theirs"}
+        theirs = make_rev_id(firsts[1], False, body)
+        db.put_revisions([Revision("d1", theirs, False, body, [theirs, firsts[1]])])
+        other = {"i": "other"}
+        rival = make_rev_id(None, False, other)  # the same doc id created on another peer
+        db.put_revisions([Revision("d2", rival, False, other, [rival])])
+        assert sorted(db.leaves("d2")) == sorted([firsts[2], rival]) and db.conflicts("d2")
+        assert db.get_rev("d1", theirs).history == [theirs, firsts[1]]  # type: ignore[union-attr]
+        seen = (db.changes(), [db.leaves(d) for d in ("d0", "d1", "d2")],
+                db.get_rev("d1", theirs), db.get_rev("d0", child), db.get("d2"))
+        assert db.check() == []
+    with Database.open(db_path) as db:
+        assert (db.changes(), [db.leaves(d) for d in ("d0", "d1", "d2")],
+                db.get_rev("d1", theirs), db.get_rev("d0", child), db.get("d2")) == seen

@@ -13,6 +13,7 @@ from engine.store.blobs import blob_refs
 from engine.store.revs import (
     Revision,
     RevTree,
+    SoloTree,
     check_body,
     check_body_refs,
     check_doc_id,
@@ -33,13 +34,21 @@ def chain(n: int, body_prefix: str = "v") -> list[str]:
     return out
 
 
-def test_rev_id_follows_the_data_model_formula() -> None:
+@pytest.mark.parametrize("body", [
+    {"b": "é", "a": [1, 2.5, None]},
+    {"name": "Äpfel", "qty": -3, "ok": True, "gone": None, "x": False},  # flat: the shortcut
+    {"name": 'say "hi"\n', "qty": 2**63},
+])
+@pytest.mark.parametrize("parent", [None, "7-" + "ab" * 16])
+def test_rev_id_follows_the_data_model_formula(body: dict[str, object], parent: str | None,
+                                               ) -> None:
     import hashlib
     import json
-    body = {"b": "é", "a": [1, 2.5, None]}
-    canonical = json.dumps(["", False, body], sort_keys=True, separators=(",", ":"),
+    canonical = json.dumps([parent or "", False, body], sort_keys=True, separators=(",", ":"),
                            ensure_ascii=False, allow_nan=False).encode("utf-8")
-    assert make_rev_id(None, False, body) == "1-" + hashlib.sha256(canonical).hexdigest()[:32]
+    gen = 8 if parent else 1
+    assert make_rev_id(parent, False, body) == (
+        f"{gen}-" + hashlib.sha256(canonical).hexdigest()[:32])
 
 
 def test_same_edit_gives_same_rev_id_and_key_order_does_not_matter() -> None:
@@ -238,3 +247,27 @@ def test_a_body_that_contains_itself_has_no_rev_id() -> None:
     body["self"] = body
     with pytest.raises(ValueError, match="Circular"):
         make_rev_id(None, False, body)
+
+
+@pytest.mark.parametrize("deleted", [False, True])
+def test_a_first_revision_alone_answers_like_a_tree_of_one(deleted: bool) -> None:
+    rev = make_rev_id(None, deleted, {"v": 1})
+    solo = SoloTree(rev, 1, deleted, (100, 20), seq=7)
+    tree = RevTree()
+    tree.graft(rev, [], deleted, (100, 20))
+    tree.seq = 7
+    for t in (solo, tree):
+        assert rev in t and "1-" + "0" * 32 not in t
+        assert [(n.rev, n.gen, n.parent, n.deleted, n.loc) for n in t.nodes.values()] == [
+            (rev, 1, None, deleted, (100, 20))]
+        assert t.leafs == [rev] and t.leaves() == [rev] and t.conflicts() == []
+        assert t.winner().rev == rev and t.winner().deleted == deleted
+        assert t.history(rev, 5) == [rev] and t.history(rev, 0) == []
+        assert t.history("1-" + "0" * 32, 5) == []
+        assert [n.rev for n in t.ordered()] == [rev] and t.trim(1, 0) == [] and t.seq == 7
+    grown = solo.grown()
+    assert type(grown) is RevTree and grown.seq == 7
+    child = make_rev_id(rev, False, {"v": 2})
+    assert grown.graft(child, [rev], False, (200, 20))
+    assert grown.leaves() == [child] and grown.history(child, 5) == [child, rev]
+    assert solo.leaves() == [rev]  # growing copies: the solo tree is left as it was

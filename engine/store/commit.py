@@ -1,0 +1,104 @@
+"""`Database._commit`: append records as one durable batch, then index them.
+
+A big batch is indexed by a helper thread while the fdatasync runs (see
+overlap.py). Until the sync returns, the index then holds records that may
+never be durable: the database's mutex keeps this process's readers out
+meanwhile, and if the write fails the index is rebuilt without them before
+the mutex is let go, so no reader ever sees an unsaved write.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import TYPE_CHECKING, Any
+
+from engine.errors import StorageFailedError, StoreError
+from engine.store import overlap
+from engine.store.index import Index
+from engine.store.journal import scan
+
+if TYPE_CHECKING:
+    from engine.store.database import Database
+
+Item = tuple[str, list[Any], bytes | None]  # (record kind, fields, body)
+
+
+def commit(db: Database, items: list[Item]) -> None:
+    """Append `items` as one durable batch, then index them (caller holds the write lock)."""
+    journal = db._journal
+    if len(items) == 1:
+        records = [journal.encode(items[0][0], False, items[0][1], items[0][2])]
+    else:
+        last = len(items) - 1
+        records = [journal.encode(kind, i < last, fields, body)
+                   for i, (kind, fields, body) in enumerate(items)]
+    if len(records) >= overlap.MIN_RECORDS:
+        _commit_overlapped(db, items, records)
+        return
+    try:
+        offsets = journal.append(records)
+    except StorageFailedError:
+        db._failed = True
+        raise
+    index_batch(db, items, offsets, records)
+
+
+def _commit_overlapped(db: Database, items: list[Item], records: list[bytes]) -> None:
+    journal = db._journal
+    before = journal.end
+    helper = overlap.borrow()
+    job = partial(_index_from, db, items, records, before)
+    try:
+        journal.append(records, partial(helper.start, job))
+    except BaseException as err:
+        if isinstance(err, StorageFailedError):
+            db._failed = True
+        if helper.busy:
+            try:
+                helper.wait()
+            except Exception:  # the write's error is the one to report
+                pass
+            _unindex_from(db, before)
+        raise
+    else:
+        helper.wait()
+    finally:
+        overlap.give_back(helper)
+
+
+def index_batch(db: Database, items: list[Item], offsets: list[int],
+                records: list[bytes]) -> None:
+    """Index appended records, given where each one lies."""
+    index = db._index
+    for (kind, fields, body), off, rec in zip(items, offsets, records, strict=True):
+        end = off + len(rec)
+        if kind == "R":  # [seq, doc id, rev, ancestors, deleted]
+            index.add_rev(fields[0], fields[1], fields[2], fields[3], fields[4],
+                          None if body is None else (end - len(body), len(body)))
+        else:
+            body_len = -1 if body is None else len(body)
+            index.apply([([kind, False, *fields, body], end - max(body_len, 0), body_len)])
+
+
+def _index_from(db: Database, items: list[Item], records: list[bytes], start: int) -> None:
+    """`index_batch` for records appended at `start` (on the helper thread)."""
+    offsets = []
+    for rec in records:
+        offsets.append(start)
+        start += len(rec)
+    index_batch(db, items, offsets, records)
+
+
+def _unindex_from(db: Database, end: int) -> None:
+    """Rebuild the index from the records before `end`. Should even that fail, the
+    handle is closed: an index that may show an unsaved write must not be read."""
+    journal = db._journal
+    db._index = Index(db.max_history, db.max_ancestor_bodies)
+    db._cache.clear()
+    journal.end = 0
+    try:
+        scan(journal.path, journal.fd, 0, end, db._apply_scanned)
+        if journal.end != end:
+            raise StoreError(f"The journal {journal.path} changed under a failed write.")
+    except Exception:  # the caller raises the write's error; this one would hide it
+        db.close()
