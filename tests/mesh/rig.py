@@ -26,6 +26,7 @@ from engine.sync.config import Mode, ReplicatorConfig, RetryPolicy
 from engine.sync.link import SessionStats
 from engine.sync.replicator import Replicator
 from engine.sync.server_session import serve_peer
+from tests.sync.peers import ChannelWrapper
 
 ONE_TRY = RetryPolicy(max_attempts=1)
 
@@ -36,20 +37,12 @@ def open_peer(path: Path) -> Database:
     return db
 
 
-class CutChannel:
+class CutChannel(ChannelWrapper):
     """A channel end that fails (as a lost connection) after `frames` frames either way."""
 
     def __init__(self, inner: MemoryChannel, frames: int) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.left = frames
-
-    @property
-    def peer_address(self) -> str:
-        return self.inner.peer_address
-
-    @property
-    def user(self) -> str | None:
-        return self.inner.user
 
     async def _tick(self) -> None:
         self.left -= 1
@@ -64,9 +57,6 @@ class CutChannel:
     async def receive(self) -> bytes:
         await self._tick()
         return await self.inner.receive()
-
-    async def close(self, code: int = 1000, reason: str = "") -> None:
-        await self.inner.close(code, reason)
 
 
 class RecordingChannel(CutChannel):

@@ -20,6 +20,31 @@ from engine.sync.server_session import serve_peer
 from engine.sync.status import Activity, ReplicatorStatus
 
 
+class ChannelWrapper:
+    """A channel end passing everything to `inner`; tests override send/receive to
+    watch or disturb the frames."""
+
+    def __init__(self, inner: MessageChannel) -> None:
+        self.inner = inner
+
+    @property
+    def peer_address(self) -> str:
+        return self.inner.peer_address
+
+    @property
+    def user(self) -> str | None:
+        return self.inner.user
+
+    async def send(self, frame: bytes) -> None:
+        await self.inner.send(frame)
+
+    async def receive(self) -> bytes:
+        return await self.inner.receive()
+
+    async def close(self, code: int = 1000, reason: str = "") -> None:
+        await self.inner.close(code, reason)
+
+
 class MemoryPeer:
     """A passive peer: every `connect()` opens a channel that `serve_peer` answers."""
 

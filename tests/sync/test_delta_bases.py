@@ -23,7 +23,7 @@ from engine.store import Database, make_rev_id
 from engine.sync.channel import MessageChannel
 from engine.sync.config import Mode
 from engine.sync.storeio import resolve_revisions
-from tests.sync.peers import MemoryPeer, open_db, replicator
+from tests.sync.peers import ChannelWrapper, MemoryPeer, open_db, replicator
 
 pytestmark = pytest.mark.anyio
 
@@ -37,22 +37,14 @@ def grow(db: Database, doc_id: str, rev: str, generations: int) -> str:
     return rev
 
 
-class _RevsHook:
+class _RevsHook(ChannelWrapper):
     """A client channel end that runs `before` once, before the first revs frame goes."""
 
     def __init__(self, inner: MessageChannel, before: Any, sent: Counter[tuple[str, str]]
                  ) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.before = before
         self.sent = sent
-
-    @property
-    def peer_address(self) -> str:
-        return self.inner.peer_address
-
-    @property
-    def user(self) -> str | None:
-        return self.inner.user
 
     async def send(self, frame: bytes) -> None:
         msg = msgpack.unpackb(frame)
@@ -62,12 +54,6 @@ class _RevsHook:
                 self.before = None
             self.sent.update((r["doc"], r["rev"]) for r in msg["revs"])
         await self.inner.send(frame)
-
-    async def receive(self) -> bytes:
-        return await self.inner.receive()
-
-    async def close(self, code: int = 1000, reason: str = "") -> None:
-        await self.inner.close(code, reason)
 
 
 async def test_pushed_delta_on_a_base_trimmed_meanwhile_is_sent_once(tmp_path: Path) -> None:

@@ -25,36 +25,22 @@ from engine.store import Database
 from engine.sync.channel import MessageChannel
 from engine.sync.config import Mode
 from engine.sync.status import Direction, DocumentReplicated
-from tests.sync.peers import MemoryPeer, doc_map, open_db, replicator, sync_once
+from tests.sync.peers import ChannelWrapper, MemoryPeer, doc_map, open_db, replicator, sync_once
 
 pytestmark = pytest.mark.anyio
 
 
-class _Frames:
+class _Frames(ChannelWrapper):
     """A client channel end that notes each frame it sends: (kind, direct, revisions)."""
 
     def __init__(self, inner: MessageChannel, log: list[tuple[str, bool, int]]) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.log = log
-
-    @property
-    def peer_address(self) -> str:
-        return self.inner.peer_address
-
-    @property
-    def user(self) -> str | None:
-        return self.inner.user
 
     async def send(self, frame: bytes) -> None:
         msg = msgpack.unpackb(frame)
         self.log.append((msg["t"], bool(msg.get("direct")), len(msg.get("revs", ()))))
         await self.inner.send(frame)
-
-    async def receive(self) -> bytes:
-        return await self.inner.receive()
-
-    async def close(self, code: int = 1000, reason: str = "") -> None:
-        await self.inner.close(code, reason)
 
 
 def _recorded(peer: MemoryPeer, log: list[tuple[str, bool, int]]) -> Any:

@@ -37,31 +37,20 @@ from engine.sync.inline import InlineSender
 from engine.sync.replicator import Replicator
 from engine.sync.server_session import FEED_BATCH, FEED_WINDOW
 from engine.sync.status import Direction, DocumentReplicated
-from tests.sync.peers import MemoryPeer, ScriptedPeer, open_db, replicator
+from tests.sync.peers import ChannelWrapper, MemoryPeer, ScriptedPeer, open_db, replicator
 
 pytestmark = pytest.mark.anyio
 FAST_RETRY = RetryPolicy(max_attempts=2, initial_wait=0.001, max_wait=0.01)
 
 
-class _Tap:
+class _Tap(ChannelWrapper):
     """A client's channel end that notes what the server's frames carried."""
 
     def __init__(self, inner: MessageChannel) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.inline = 0  # revisions carried in changes frames
         self.in_revs = 0  # revisions carried in revs frames
         self.changes_sizes: list[int] = []  # bytes of each changes frame that carried revs
-
-    @property
-    def peer_address(self) -> str:
-        return self.inner.peer_address
-
-    @property
-    def user(self) -> str | None:
-        return self.inner.user
-
-    async def send(self, frame: bytes) -> None:
-        await self.inner.send(frame)
 
     async def receive(self) -> bytes:
         frame = await self.inner.receive()
@@ -72,9 +61,6 @@ class _Tap:
         elif wire["t"] == "revs":
             self.in_revs += len(wire["revs"])
         return frame
-
-    async def close(self, code: int = 1000, reason: str = "") -> None:
-        await self.inner.close(code, reason)
 
 
 async def _pull(a: Database, b: Database, **config: Any
