@@ -52,6 +52,20 @@ def _mixed(tmp_path: Path) -> Path:
     return path
 
 
+@pytest.fixture
+def calls(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """One entry per scrypt run from now on (the real scrypt still runs)."""
+    made: list[int] = []
+    real = hashlib.scrypt
+
+    def counting(*args: object, **kwargs: object) -> bytes:
+        made.append(1)
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(auth.hashlib, "scrypt", counting)
+    return made
+
+
 @pytest.mark.anyio
 async def test_plaintext_and_scrypt_entries_verify_and_wrong_ones_do_not(tmp_path: Path) -> None:
     check = Authenticator(_mixed(tmp_path)).authenticate
@@ -63,17 +77,8 @@ async def test_plaintext_and_scrypt_entries_verify_and_wrong_ones_do_not(tmp_pat
     assert not await check("bob", "", "10.0.0.1")
 
 
-def test_every_first_check_costs_exactly_one_scrypt(tmp_path: Path,
-                                              monkeypatch: pytest.MonkeyPatch) -> None:
-    calls: list[int] = []
-    real = hashlib.scrypt
-
-    def counting(*args: object, **kwargs: object) -> bytes:
-        calls.append(1)
-        return real(*args, **kwargs)  # type: ignore[arg-type]
-
+def test_every_first_check_costs_exactly_one_scrypt(tmp_path: Path, calls: list[int]) -> None:
     allow = Allowlist.load(_mixed(tmp_path))
-    monkeypatch.setattr(auth.hashlib, "scrypt", counting)
     checker = Authenticator(allow)
     checker._check("nobody", "warm-up")  # the dummy entry is made on first use
     for user, password in [("bob", "x"), ("eve", "x"), ("nobody", "x"), ("bob", "plain-pw")]:
@@ -83,15 +88,7 @@ def test_every_first_check_costs_exactly_one_scrypt(tmp_path: Path,
 
 
 def test_a_list_of_plaintext_entries_only_is_checked_without_scrypt(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    calls: list[int] = []
-    real = hashlib.scrypt
-
-    def counting(*args: object, **kwargs: object) -> bytes:
-        calls.append(1)
-        return real(*args, **kwargs)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(auth.hashlib, "scrypt", counting)
+        tmp_path: Path, calls: list[int]) -> None:
     path = tmp_path / "plain.json"
     path.write_text(json.dumps({"name": "bob", "password": "plain-pw"}) + "\n")
     checker = Authenticator(path)
@@ -111,15 +108,7 @@ def test_a_list_of_plaintext_entries_only_is_checked_without_scrypt(
 
 
 def test_a_repeated_good_login_skips_the_scrypt_and_a_wrong_one_still_pays(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    calls: list[int] = []
-    real = hashlib.scrypt
-
-    def counting(*args: object, **kwargs: object) -> bytes:
-        calls.append(1)
-        return real(*args, **kwargs)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(auth.hashlib, "scrypt", counting)
+        tmp_path: Path, calls: list[int]) -> None:
     checker = Authenticator(Allowlist.load(_mixed(tmp_path)))
     for user, password in [("eve", "hashed-pw"), ("bob", "plain-pw")]:
         assert checker._check(user, password)
