@@ -330,16 +330,18 @@ class Database:
         with self._writing():
             self._commit([("L", [local_id], None if body is None else pack_body(body))])
 
-    def put_revisions(self, revisions: list[Revision], *, source: str | None = None
-                      ) -> list[int]:
+    def put_revisions(self, revisions: list[Revision], *, source: str | None = None,
+                      held: list[tuple[str, str]] | None = None) -> list[int]:
         """Insert revisions from a peer, with their ancestry, as one durable batch.
 
         Idempotent; BlobMissingError (nothing stored) if a live revision needs an
-        absent blob. Returns the new seqs. Calls `self.resolver(db, doc_id)`
+        absent blob. Returns the new seqs. A revision already held is skipped before
+        its body is checked; its (doc id, rev id) is appended to `held` if given
+        (exact under concurrent writers). Calls `self.resolver(db, doc_id)`
         afterwards for each touched document that now has conflicts; `source`
         names the peer in the notes of the resolutions that causes."""
         from engine.store.peer import put_revisions
-        return put_revisions(self, revisions, source)
+        return put_revisions(self, revisions, source, held)
 
     def resolve(self, doc_id: str, winner_body: dict[str, Any], *,
                 losers: list[str] | None = None, winner: str | None = None,

@@ -134,45 +134,36 @@ def _read_bodies(db: Database, wanted: list[tuple[int, int, int]]) -> list[tuple
     return got
 
 
-def put_revisions(db: Database, revisions: list[Revision], source: str | None = None
-                  ) -> list[int]:
+def put_revisions(db: Database, revisions: list[Revision], source: str | None = None,
+                  held: list[tuple[str, str]] | None = None) -> list[int]:
     """Insert revisions from a peer (named `source` in resolution notes), with their
-    ancestry, as one durable batch."""
+    ancestry, as one durable batch. Appends to `held` the (doc id, rev id) of each
+    revision the store already held (decided under the write lock, so exact)."""
+    with db._reading():  # (catches up with other processes' writes first)
+        docs = db._index.docs
+        # Held already: not hashed nor packed (the lock below checks again).
+        known = [(tree := docs.get(r.doc_id)) is not None and r.rev in tree
+                 for r in revisions]
     prepared = []
-    max_history = db.max_history
-    packb = _packer().pack
-    for r in revisions:
-        body = r.body
-        if type(r) is PeerRevision:
-            # Ids and history were checked by engine.protocol, the body by its decoder.
-            ancestors = r.history[1:max_history]
-            refs = r.refs
-        else:
-            revs.check_doc_id(r.doc_id)
-            ancestors = revs.check_history(r, max_history)
-            refs = [] if body is None else revs.check_body_refs(body)
-        if body is None:
-            if not r.deleted:
-                raise UsageError(f"Revision {r.rev} of {r.doc_id!r} arrived without a body.")
-            body = {}
-        elif ancestors:
-            if not matches(r.rev, ancestors[0], r.deleted, body):
-                raise UsageError(f"Revision {r.rev} of {r.doc_id!r} does not match its body.")
-        elif r.rev[:2] == "1-":  # (with no parent known, only a first revision is checkable)
-            if not matches(r.rev, None, r.deleted, body):
-                raise UsageError(f"Revision {r.rev} of {r.doc_id!r} does not match its body.")
-        # Packed before the write lock is taken, so other writers wait less.
-        prepared.append((r, ancestors, [] if r.deleted else refs, packb(body)))
+    for r, was_held in zip(revisions, known, strict=True):
+        prepared.append((r, None) if was_held else (r, _prepare(r, db.max_history)))
     with db._writing():
         items: list[Item] = []
         seen: set[tuple[str, str]] = set()
         touched: list[str] = []
         seq = db._seq()
         docs = db._index.docs
-        for r, ancestors, refs, packed in prepared:
+        for r, ready in prepared:
             tree = docs.get(r.doc_id)
-            if (tree is not None and r.rev in tree) or (r.doc_id, r.rev) in seen:
+            if tree is not None and r.rev in tree:
+                if held is not None:
+                    held.append((r.doc_id, r.rev))
                 continue
+            if (r.doc_id, r.rev) in seen:
+                continue
+            if ready is None:  # held a moment ago, gone since (compacted away): rare
+                ready = _prepare(r, db.max_history)
+            ancestors, refs, packed = ready
             if refs:
                 db._require_refs(refs)
             seen.add((r.doc_id, r.rev))
@@ -194,6 +185,32 @@ def put_revisions(db: Database, revisions: list[Revision], source: str | None = 
         finally:
             db._context.source = None
     return [item[1][0] for item in items]
+
+
+def _prepare(r: Revision, max_history: int
+             ) -> tuple[list[str], list[dict[str, Any]], bytes]:
+    """A revision's checks (UsageError if it fails one), as (ancestors, blob references,
+    packed body). Done before the write lock is taken, so other writers wait less."""
+    body = r.body
+    if type(r) is PeerRevision:
+        # Ids and history were checked by engine.protocol, the body by its decoder.
+        ancestors = r.history[1:max_history]
+        refs = r.refs
+    else:
+        revs.check_doc_id(r.doc_id)
+        ancestors = revs.check_history(r, max_history)
+        refs = [] if body is None else revs.check_body_refs(body)
+    if body is None:
+        if not r.deleted:
+            raise UsageError(f"Revision {r.rev} of {r.doc_id!r} arrived without a body.")
+        body = {}
+    elif ancestors:
+        if not matches(r.rev, ancestors[0], r.deleted, body):
+            raise UsageError(f"Revision {r.rev} of {r.doc_id!r} does not match its body.")
+    elif r.rev[:2] == "1-":  # (with no parent known, only a first revision is checkable)
+        if not matches(r.rev, None, r.deleted, body):
+            raise UsageError(f"Revision {r.rev} of {r.doc_id!r} does not match its body.")
+    return ancestors, [] if r.deleted else refs, _packer().pack(body)
 
 
 def resolve(db: Database, doc_id: str, winner_body: dict[str, Any],

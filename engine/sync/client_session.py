@@ -226,15 +226,18 @@ class ClientSession:
 
     async def _on_changes(self, msg: Changes) -> None:
         wanted = self.config.doc_ids
-        asked = {c.doc_id: [c.rev, *c.leaves] for c in msg.changes
-                 if wanted is None or c.doc_id in wanted}
         self.diffing = True
         try:
+            # Inline revisions first: the store says which it held already, so only the
+            # rest of the frame (nothing, in most of a first pull) needs a revs_diff.
+            handled, had = await self._store_inline(msg) if msg.inline else (set(), 0)
+            asked = {c.doc_id: [c.rev, *c.leaves] for c in msg.changes
+                     if (wanted is None or c.doc_id in wanted)
+                     and (c.leaves or (c.doc_id, c.rev) not in handled)}
             diff = await run_db(self.db, len(asked) <= SMALL, self.db.revs_diff,
                                 asked) if asked else {}
-            # Still "diffing" while inline revisions are stored: what the store worker
-            # finishes meanwhile must not be asked for again on the strength of `diff`.
-            handled, had = await self._store_inline(msg, diff) if msg.inline else (set(), 0)
+            # Still "diffing" until the answer is made: what the store worker finishes
+            # meanwhile must not be asked for again on the strength of `diff`.
             recent = self.stored_meanwhile | handled if self.stored_meanwhile else handled
         finally:
             self.diffing = False
@@ -266,18 +269,17 @@ class ClientSession:
         self.pull_idle = False
         self.set_status()
 
-    async def _store_inline(self, msg: Changes, diff: dict[str, tuple[list[str], list[str]]]
-                            ) -> tuple[set[DocRev], int]:
+    async def _store_inline(self, msg: Changes) -> tuple[set[DocRev], int]:
         """Store the frame's inline revisions we lack; returns those dealt with (the
         rest, if any, are asked for as usual) and how many we did not need (held or
         already coming: the server's cue to stop inlining). Stored before the frame
         is answered, so its checkpoint never runs ahead of them."""
         inflight, meanwhile = self.pull_inflight, self.stored_meanwhile
-        picked = pick(msg.inline, diff, (lambda k: k in inflight or k in meanwhile)
+        picked = pick(msg.inline, self.config.doc_ids,
+                      (lambda k: k in inflight or k in meanwhile)
                       if inflight or meanwhile else None)
-        had = len(msg.inline) - len(picked)
         if not picked:
-            return set(), had
+            return set(), len(msg.inline)
         if self.config.mode.pushes:
             self.push.echo.update(r.key for r in picked)  # noted before the push feed wakes
         got = await store_inline(self.link, self.db, picked, self.receiver.accept)
@@ -287,9 +289,10 @@ class ClientSession:
         for key, reason in got.failed:
             self.event(key, Direction.PULL, error=reason)
         handled = got.handled
-        self.total += len(handled)
-        self.done += len(handled)
-        return handled, had
+        counted = len(got.stored) + len(got.failed)
+        self.total += counted
+        self.done += counted
+        return handled, len(msg.inline) - len(picked) + len(got.held)
 
     async def _on_revs(self, msg: Revs) -> None:
         if self.config.mode.pushes:

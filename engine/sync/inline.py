@@ -11,7 +11,7 @@ lacks (asked for again).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Container, Iterable
 from dataclasses import dataclass, field
 from itertools import islice
 from typing import Any, Generic, TypeVar
@@ -251,20 +251,24 @@ class InlineStored:
 
     stored: list[Revision] = field(default_factory=list)
     failed: list[tuple[DocRev, str]] = field(default_factory=list)  # refused by the filter
+    held: list[DocRev] = field(default_factory=list)  # the store had them already
 
     @property
     def handled(self) -> set[DocRev]:
-        return {(r.doc_id, r.rev) for r in self.stored} | {key for key, _ in self.failed}
+        return ({(r.doc_id, r.rev) for r in self.stored} | {key for key, _ in self.failed}
+                | set(self.held))
 
 
-def pick(inline: tuple[RevisionData, ...], missing: dict[str, tuple[list[str], list[str]]],
+def pick(inline: tuple[RevisionData, ...], wanted: Container[str] | None,
          skip: Callable[[DocRev], bool] | None) -> list[RevisionData]:
-    """The inline revisions we lack (per revs_diff) and are not already getting
-    (`skip`; None when nothing is on its way, as in most of a first pull)."""
-    none: tuple[list[str], list[str]] = ([], [])
+    """The inline revisions of documents we pull (`wanted`; None: all) that we are not
+    already getting (`skip`; None when nothing is on its way, as in most of a first
+    pull). Those the store holds already, it tells when asked to store them."""
+    if wanted is not None:
+        inline = tuple(r for r in inline if r.doc_id in wanted)
     if skip is None:
-        return [r for r in inline if r.rev in missing.get(r.doc_id, none)[0]]
-    return [r for r in inline if r.rev in missing.get(r.doc_id, none)[0] and not skip(r.key)]
+        return list(inline)
+    return [r for r in inline if not skip(r.key)]
 
 
 async def store_inline(link: Link, db: Database, revs: list[RevisionData],
@@ -286,9 +290,14 @@ def _store(db: Database, revs: list[RevisionData], accept: Callable[[Revision], 
     """Blocking. A revision is stored only if its history links it to what we hold:
     it goes back to the first generation, or names an ancestor we have (a sender
     that knows less sends the full history, as in a revs frame). The store then
-    checks that each body hashes to its rev id."""
+    checks that each body hashes to its rev id, and says which it held already."""
     ready, _, blobs = resolve_revisions(db, tuple(revs))
     out = InlineStored()
+    if accept is not None:
+        # Only what we lack meets the filter: a held revision is no failure to report.
+        lacking = db.revs_diff({r.doc_id: [r.rev] for r in ready}) if ready else {}
+        out.held = [(r.doc_id, r.rev) for r in ready if r.doc_id not in lacking]
+        ready = [r for r in ready if r.doc_id in lacking]
     linkable = []
     for rev in ready:
         if accept is not None and not accept(rev):
@@ -300,7 +309,7 @@ def _store(db: Database, revs: list[RevisionData], accept: Callable[[Revision], 
         if len(rev.history) > 1:
             ancestors.setdefault(rev.doc_id, []).extend(rev.history[1:])
     lacking = db.revs_diff(ancestors) if ancestors else {}
-    stored = out.stored
+    stored: list[Revision] = []
     for rev in linkable:
         history = rev.history
         if len(history) == 1:  # the common case in a first pull: a new document
@@ -311,7 +320,13 @@ def _store(db: Database, revs: list[RevisionData], accept: Callable[[Revision], 
         if rev_generation(history[-1]) == 1 or any(a not in gone for a in history[1:]):
             stored.append(rev)
     if stored:
-        db.put_revisions(out.stored, source=source)
+        held: list[DocRev] = []
+        db.put_revisions(stored, source=source, held=held)
+        if held:
+            known = set(held)
+            out.held += held
+            stored = [r for r in stored if (r.doc_id, r.rev) not in known]
+    out.stored = stored
     return out
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import pytest
@@ -243,3 +244,45 @@ def test_bulk_reads_return_each_body_whatever_lies_between(db: Database) -> None
         assert found is not None and found[1] is not None
         assert unpack_body(found[1]) == db.get(doc_id).body  # type: ignore[union-attr]
         assert found[2] == [rev]
+
+
+def test_put_revisions_reports_the_revisions_it_held_already(db: Database) -> None:
+    first, second = as_revision("a", edits(1)), as_revision("b", edits(1))
+    held: list[tuple[str, str]] = []
+    assert len(db.put_revisions([first], held=held)) == 1 and held == []
+    assert len(db.put_revisions([first, second], held=held)) == 1
+    assert held == [("a", first.rev)]
+    # A held revision is skipped before its body is hashed: nothing of it is stored.
+    stale = Revision("a", first.rev, False, {"other": 1}, [first.rev])
+    held.clear()
+    assert db.put_revisions([stale], held=held) == [] and held == [("a", first.rev)]
+    assert db.get("a").body == first.body  # type: ignore[union-attr]
+
+
+def test_held_revisions_include_another_handles_writes(db_path: Path) -> None:
+    with Database.open(db_path) as mine, Database.open(db_path) as theirs:
+        rev = as_revision("d", edits(2))
+        theirs.put_revisions([rev])
+        held: list[tuple[str, str]] = []
+        assert mine.put_revisions([rev], held=held) == [] and held == [("d", rev.rev)]
+
+
+def test_threads_storing_the_same_revisions_each_store_or_hold_every_one(
+        db: Database) -> None:
+    revisions = [as_revision(f"d{i}", edits(1, tag=str(i))) for i in range(200)]
+    results: list[tuple[list[int], list[tuple[str, str]]]] = []
+
+    def work() -> None:
+        held: list[tuple[str, str]] = []
+        results.append((db.put_revisions(list(revisions), held=held), held))
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    # Every revision was stored by exactly one writer and reported held by the others.
+    assert sum(len(seqs) for seqs, _ in results) == len(revisions)
+    assert sum(len(held) for _, held in results) == 3 * len(revisions)
+    assert all(len(seqs) + len(held) == len(revisions) for seqs, held in results)
+    assert db.check() == []

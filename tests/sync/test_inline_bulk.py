@@ -265,3 +265,20 @@ async def test_server_inlines_only_while_the_answers_show_the_client_lacks_them(
     assert await offer(feed[10:20], answer=9) == 0  # bodies still off; it lacked 9 of 10
     assert await offer(feed[20:30], answer=0, had=8) == 10  # on: all ten; it held 8
     assert await offer(feed[30:40], answer=0) == 0  # off again
+
+
+async def test_inline_revisions_the_client_held_make_no_events_and_no_counts(
+        tmp_path: Path) -> None:
+    a, b = open_db(tmp_path, "a"), open_db(tmp_path, "b")
+    lacked, n = 2500, 4000
+    _fill(b, range(n))
+    _fill(a, range(lacked, n))  # the server offers, inline, bodies the client holds
+    before = a.update_seq
+    rep, _, tap, seen = await _pull(a, b)
+    pulled = sorted(e.doc_id for e in seen
+                    if isinstance(e, DocumentReplicated) and e.direction is Direction.PULL)
+    # The store said which it held: only what it lacked was stored, reported, counted.
+    assert pulled == [f"doc-{i:05d}" for i in range(lacked)]
+    assert tap.inline > lacked  # (some of it held: the frames in flight went on)
+    assert rep.status.done == rep.status.total == lacked
+    assert a.update_seq == before + lacked and len(a.all_docs()) == n
