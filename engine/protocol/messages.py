@@ -92,11 +92,13 @@ class Subscribe(_Message):
     since: int = 0
     continuous: bool = False
     doc_ids: tuple[str, ...] | None = None
+    fresh: bool = False  # the client's database has never held a document
 
     def _check(self) -> None:
         check_int(self.id, "id")
         check_int(self.since, "since")
         check_bool(self.continuous, "continuous")
+        check_bool(self.fresh, "fresh")
         if self.doc_ids is not None:
             for doc_id in self.doc_ids:
                 check_doc_id(doc_id)

@@ -92,6 +92,8 @@ def to_wire(msg: Message) -> dict[str, Any]:
         out = {"t": "subscribe", "id": msg.id, "since": msg.since, "continuous": msg.continuous}
         if msg.doc_ids is not None:
             out["doc_ids"] = list(msg.doc_ids)
+        if msg.fresh:
+            out["fresh"] = True
         return out
     if isinstance(msg, Error):
         out = {"t": "error", "code": msg.code, "message": msg.message}
@@ -243,7 +245,8 @@ def _parse_hello(w: dict[str, Any]) -> Hello:
 def _parse_subscribe(w: dict[str, Any]) -> Subscribe:
     ids = w.get("doc_ids")
     return Subscribe(id=w["id"], since=w.get("since", 0), continuous=w.get("continuous", False),
-                     doc_ids=None if ids is None else tuple(check_list(ids, "doc_ids")))
+                     doc_ids=None if ids is None else tuple(check_list(ids, "doc_ids")),
+                     fresh=w.get("fresh", False))
 
 
 def _parse_change(item: object) -> Change:

@@ -211,7 +211,10 @@ class ClientSession:
     async def _pull_worker(self) -> None:
         since = await self.checkpoints.load(Direction.PULL)
         ids = None if self.config.doc_ids is None else tuple(sorted(self.config.doc_ids))
-        await self.link.send(lambda i: Subscribe(i, since, self.config.continuous, ids))
+        # A database that never held a document lacks everything the server has: it
+        # says so, and a server with inline_bulk sends bodies from the first frame.
+        fresh = since == 0 and await anyio.to_thread.run_sync(lambda: self.db.update_seq == 0)
+        await self.link.send(lambda i: Subscribe(i, since, self.config.continuous, ids, fresh))
         async for msg in self.pulls:
             if isinstance(msg, Changes):
                 await self._on_changes(msg)

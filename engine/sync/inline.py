@@ -122,6 +122,12 @@ class InlineSender:
         if self.enabled and len(keys) <= _TRACKED:
             self._hold(keys)
 
+    def note_fresh(self) -> None:
+        """The client subscribed as `fresh` (it never held a document): no probe."""
+        if self.bulk and self.lacking is None:
+            self.lacking = True
+            self.answered.set()
+
     def note_sent(self, changes_id: int, inline: tuple[RevisionData, ...]) -> None:
         """A live frame went out (with these inline revisions)."""
         if inline:

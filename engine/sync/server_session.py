@@ -168,6 +168,8 @@ class _Server:
 
     async def _feed(self, sub: Subscribe) -> None:
         window = anyio.Semaphore(FEED_WINDOW)
+        if sub.fresh:
+            self.inline.note_fresh()
         with self.marks.during():
             since = await self._drain(sub, sub.since, window)
         if not sub.continuous:

@@ -88,6 +88,7 @@ def test_very_deep_nesting_does_not_recurse() -> None:
         ({"t": "ping", "id": -1}, "id must be an integer"),
         ({"t": "subscribe", "id": 9, "since": 1.5}, "since must be an integer"),
         ({"t": "subscribe", "id": 9, "continuous": "yes"}, "continuous must be true or false"),
+        ({"t": "subscribe", "id": 9, "fresh": 1}, "fresh must be true or false"),
         ({"t": "subscribe", "id": 9, "doc_ids": ["_design"]}, "reserved"),
         ({"t": "subscribe", "id": 9, "doc_ids": ["a\x00b"]}, "control characters"),
         ({"t": "subscribe", "id": 9, "doc_ids": ["x" * 251]}, "1 to 250 UTF-8 bytes"),

@@ -61,6 +61,13 @@ def test_newer_minor_version_is_accepted() -> None:
     assert pair.server.state is State.SEND_HELLO
 
 
+def test_a_fresh_subscribe_round_trips_and_the_flag_is_left_out_when_false() -> None:
+    pair = ConnectionPair()
+    pair.handshake()
+    assert pair.send(pair.client, Subscribe(pair.client.new_id(), fresh=True)).fresh
+    assert b"fresh" not in pair.client.send(Subscribe(pair.client.new_id()))
+
+
 def test_one_shot_pull_flow() -> None:
     pair = ConnectionPair()
     pair.handshake()

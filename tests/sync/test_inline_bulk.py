@@ -51,10 +51,13 @@ class _Tap(ChannelWrapper):
         self.inline = 0  # revisions carried in changes frames
         self.in_revs = 0  # revisions carried in revs frames
         self.changes_sizes: list[int] = []  # bytes of each changes frame that carried revs
+        self.per_frame: list[int] = []  # revisions carried by each changes frame
 
     async def receive(self) -> bytes:
         frame = await self.inner.receive()
         wire = decode(frame)
+        if wire["t"] == "changes":
+            self.per_frame.append(len(wire.get("revs", ())))
         if wire["t"] == "changes" and "revs" in wire:
             self.inline += len(wire["revs"])
             self.changes_sizes.append(len(frame))
@@ -107,6 +110,21 @@ def _sent_once(peer: MemoryPeer) -> dict[tuple[str, str], int]:
     keys = peer.sessions[0].sent_keys
     assert peer.sessions[0].duplicates == 0
     return keys
+
+
+async def test_a_fresh_client_gets_bodies_from_the_first_frame_and_others_a_probe(
+        tmp_path: Path) -> None:
+    a, b = open_db(tmp_path, "a"), open_db(tmp_path, "b")
+    _fill(b, range(500))
+    _, peer, tap, _ = await _pull(a, b)  # `a` never held a document: it says "fresh"
+    assert tap.per_frame[0] > 0 and tap.in_revs == 0 and tap.inline == 500
+    assert len(_sent_once(peer)) == 500
+    c = open_db(tmp_path, "c")
+    c.save("mine", {}, rev=None)
+    c.purge("mine")  # it held a document once: not fresh, so the first frame is a probe
+    _, peer, tap, _ = await _pull(c, b)
+    assert tap.per_frame[0] == 0 and tap.in_revs > 0 and tap.inline > 0
+    assert tap.inline + tap.in_revs == 500 and len(_sent_once(peer)) == 500
 
 
 async def test_bulk_pull_carries_most_bodies_in_the_changes_frames(tmp_path: Path) -> None:
