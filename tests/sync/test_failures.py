@@ -308,6 +308,7 @@ async def test_revision_whose_body_does_not_match_its_id_is_refused(
 
     monkeypatch.setattr(transfer, "load_revisions", tampered)
     a, b = open_db(tmp_path, "a"), open_db(tmp_path, "b")
+    a.save("pear", {}, rev=None)  # not a fresh client: apple comes in a revs frame
     b.save("apple", {"value": 1}, rev=None)
     async with anyio.create_task_group() as tg:
         peer = MemoryPeer(b, tg)
