@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import functools
 import math
-import threading
 from collections.abc import AsyncGenerator, Collection
 from contextlib import aclosing
 from typing import cast
@@ -52,14 +51,14 @@ from engine.sync.channel import MessageChannel
 from engine.sync.inline import InlineSender
 from engine.sync.link import Link, SessionStats, one_error
 from engine.sync.storeio import SMALL, run_db
-from engine.sync.transfer import RevisionReceiver, RevisionSender, Turn
+from engine.sync.transfer import RevisionReceiver, RevisionSender
 
 FEED_BATCH = 1000  # change entries per changes frame
 # The first frame of a drain is smaller (then x4 each), so the first revisions
 # arrive and are stored while the following batches are being compared.
 FIRST_BATCH = 100
 FEED_WINDOW = 4  # changes frames the client may leave unanswered
-STORE_DEPTH = 2  # pushed revs frames handed to a store thread at once (one stores)
+STORE_DEPTH = 2  # pushed revs frames being stored at once
 _HAVE = Answer("have")
 _SEND = Answer("send")
 _READ_ONLY = "This peer is read-only and refuses pushes."
@@ -237,30 +236,24 @@ class _Server:
             self._mark_push()
 
     async def _push_worker(self) -> None:
-        # Frames are stored one after the other, but the next frame's worker thread is
-        # started beforehand and takes over as soon as the previous one is done: the
-        # event loop, busy decoding a later frame (5-8 ms), no longer sits between them.
-        # (Two frames stored at once instead, the next one's checks overlapping the
-        # previous one's fdatasync, cost more in GIL contention than they saved.)
+        # Up to STORE_DEPTH frames are stored at once, each on its own worker thread: the
+        # next frame's checks and packing run while the previous one waits in fdatasync,
+        # and its thread starts without waiting for the event loop, which may be busy
+        # decoding a later frame. (The store serializes the writes themselves.)
         slots = anyio.Semaphore(STORE_DEPTH)
-        previous = threading.Event()
-        previous.set()
         async with self.pushes, anyio.create_task_group() as tg:
             async for msg in self.pushes:
                 if msg.direct and self.read_only:  # refused as a propose would be
                     await self.link.send(Error("read_only", _READ_ONLY, re=msg.id))
                     continue
                 await slots.acquire()
-                done = threading.Event()
-                tg.start_soon(self._store_frame, msg, (previous, done), slots)
-                previous = done
+                tg.start_soon(self._store_frame, msg, slots)
 
-    async def _store_frame(self, msg: Revs, turn: Turn, slots: anyio.Semaphore) -> None:
+    async def _store_frame(self, msg: Revs, slots: anyio.Semaphore) -> None:
         try:
             with self.marks.during():
-                received = await self.receiver.handle(msg, turn)
+                received = await self.receiver.handle(msg)
         finally:
-            turn[1].set()  # (already, unless cancelled before its thread ran)
             slots.release()
         if len(received.keys) != len(received.stored):  # some failed or need a body
             stored: Collection[DocRev] = [(r.doc_id, r.rev) for r in received.stored]

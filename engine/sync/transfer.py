@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import functools
 import math
-import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -163,10 +162,6 @@ def _estimate(data: RevisionData) -> int:
     return size + 80 + len(data.doc_id) + 36 * len(data.history)
 
 
-# A frame's turn at the store: (the previous frame's thread is done, ours is).
-Turn = tuple[threading.Event, threading.Event]
-
-
 @dataclass
 class Received:
     """What one revs frame did to the store."""
@@ -189,13 +184,11 @@ class RevisionReceiver:
         self.accept = accept
         self.max_blob = link.conn.limits.max_blob
 
-    async def handle(self, msg: Revs, turn: Turn | None = None) -> Received:
-        """Store one frame and ack it. `turn` (after, done): the frame's thread waits
-        for `after` before it resolves and stores, and sets `done` when it has."""
+    async def handle(self, msg: Revs) -> Received:
         out = Received()
         try:
             ready, out.full, blobs, stored, out.have = await anyio.to_thread.run_sync(
-                self._in_turn, msg, turn)
+                self._resolve_and_store, msg)
         except (UsageError, BlobMissingError) as err:
             raise await self._refused(err) from err
         if stored is not None:
@@ -226,18 +219,6 @@ class RevisionReceiver:
     async def _refused(self, err: Exception) -> RemoteProtocolError:
         await self.link.fail("protocol", str(err))
         return RemoteProtocolError(f"The peer sent a revision the store refused: {err}")
-
-    def _in_turn(self, msg: Revs, turn: Turn | None) -> tuple[
-            list[Revision], list[DocRev], dict[str, dict[str, Any]], list[int] | None,
-            list[DocRev]]:
-        if turn is None:
-            return self._resolve_and_store(msg)
-        after, done = turn
-        after.wait()  # set by the previous frame's thread, or its task if it never ran
-        try:
-            return self._resolve_and_store(msg)
-        finally:
-            done.set()
 
     def _resolve_and_store(self, msg: Revs) -> tuple[
             list[Revision], list[DocRev], dict[str, dict[str, Any]], list[int] | None,
@@ -293,4 +274,4 @@ def _reason(rev: Revision, missing_blobs: list[str],
     return None
 
 
-__all__ = ["Received", "RevisionReceiver", "RevisionSender", "Turn"]
+__all__ = ["Received", "RevisionReceiver", "RevisionSender"]
