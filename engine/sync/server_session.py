@@ -58,7 +58,6 @@ FEED_BATCH = 1000  # change entries per changes frame
 # arrive and are stored while the following batches are being compared.
 FIRST_BATCH = 100
 FEED_WINDOW = 4  # changes frames the client may leave unanswered
-STORE_DEPTH = 2  # pushed revs frames being stored at once
 _HAVE = Answer("have")
 _SEND = Answer("send")
 _READ_ONLY = "This peer is read-only and refuses pushes."
@@ -236,36 +235,24 @@ class _Server:
             self._mark_push()
 
     async def _push_worker(self) -> None:
-        # Up to STORE_DEPTH frames are stored at once, each on its own worker thread: the
-        # next frame's checks and packing run while the previous one waits in fdatasync,
-        # and its thread starts without waiting for the event loop, which may be busy
-        # decoding a later frame. (The store serializes the writes themselves.)
-        slots = anyio.Semaphore(STORE_DEPTH)
-        async with self.pushes, anyio.create_task_group() as tg:
+        async with self.pushes:
             async for msg in self.pushes:
                 if msg.direct and self.read_only:  # refused as a propose would be
                     await self.link.send(Error("read_only", _READ_ONLY, re=msg.id))
                     continue
-                await slots.acquire()
-                tg.start_soon(self._store_frame, msg, slots)
-
-    async def _store_frame(self, msg: Revs, slots: anyio.Semaphore) -> None:
-        try:
-            with self.marks.during():
-                received = await self.receiver.handle(msg)
-        finally:
-            slots.release()
-        if len(received.keys) != len(received.stored):  # some failed or need a body
-            stored: Collection[DocRev] = [(r.doc_id, r.rev) for r in received.stored]
-        else:  # all of the frame: a set already, whose hashes set operations reuse
-            stored = received.keys
-        if self.diffing:
-            self.stored_meanwhile.update(stored)
-        self.awaiting.difference_update(stored)
-        self.inline.note_pushed(received.stored)
-        self.awaiting.difference_update(key for key, _ in received.failed)
-        self.awaiting.difference_update(msg.gone)
-        self._mark_push()
+                with self.marks.during():
+                    received = await self.receiver.handle(msg)
+                if len(received.keys) != len(received.stored):  # some failed or need a body
+                    stored: Collection[DocRev] = [(r.doc_id, r.rev) for r in received.stored]
+                else:  # all of the frame: a set already, whose hashes set operations reuse
+                    stored = received.keys
+                if self.diffing:
+                    self.stored_meanwhile.update(stored)
+                self.awaiting.difference_update(stored)
+                self.inline.note_pushed(received.stored)
+                self.awaiting.difference_update(key for key, _ in received.failed)
+                self.awaiting.difference_update(msg.gone)
+                self._mark_push()
 
     def _mark_push(self) -> None:
         # Busy from answering "send" until every revision asked for has come.
