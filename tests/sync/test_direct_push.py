@@ -310,9 +310,9 @@ async def test_refused_direct_revision_is_reported_and_holds_the_checkpoint(
 
 async def test_direct_frames_sent_back_to_back_are_all_stored_and_acked(
         tmp_path: Path) -> None:
-    """The server hands each frame to a store thread before the previous one is
-    stored; a revision and its child in consecutive frames, and a revision it held,
-    still end as if stored in order, each frame acked with what it did not store."""
+    """Frames not waiting for acks (a guard for any pipelining of the server's
+    stores): a revision and its child in consecutive frames, and a revision it held,
+    end as if stored in order, each frame acked with what it did not store."""
     from engine.store import make_rev_id
 
     b = open_db(tmp_path, "b")
