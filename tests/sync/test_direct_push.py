@@ -292,3 +292,43 @@ async def test_refused_direct_revision_is_reported_and_holds_the_checkpoint(
     # Held back before the refused revision (seq 101): the next session offers it again.
     checkpoint = a.get_local(f"replication/db-s/{Direction.PUSH.value}")
     assert checkpoint is None or checkpoint["seq"] <= 100
+
+
+async def test_direct_frames_sent_back_to_back_are_all_stored_and_acked(
+        tmp_path: Path) -> None:
+    """Frames not waiting for acks (a guard for any pipelining of the server's
+    stores): a revision and its child in consecutive frames, and a revision it held,
+    end as if stored in order, each frame acked with what it did not store."""
+    from engine.store import make_rev_id
+
+    b = open_db(tmp_path, "b")
+    b.save("held", {"n": 1}, rev=None)
+    apple = _first("apple", {"n": 1})
+    child = make_rev_id(apple.rev, False, {"n": 2})
+    apple2 = RevisionData("apple", child, False, (child, apple.rev), body={"n": 2})
+    frames = [
+        (apple, *[_first(f"doc-{i}", {"n": i}) for i in range(50)]),
+        (apple2, *[_first(f"doc-{i}", {"n": i}) for i in range(50, 100)]),
+        (_first("held", {"n": 1}), _first("pear", {"n": 1})),
+    ]
+    acks: dict[int, Any] = {}
+    async with anyio.create_task_group() as tg:
+        peer = MemoryPeer(b, tg)
+        async with peer.connect() as channel:
+            conn = Connection(Role.CLIENT)
+            await channel.send(conn.send(Hello("raw", "db-raw", ("direct",), id=conn.new_id())))
+            conn.receive(await channel.receive())
+            for revs in frames:  # none waits for an ack
+                rid = conn.new_id()
+                await channel.send(conn.send(Revs(rid, rid, revs, direct=True)))
+            with anyio.fail_after(30):
+                while len(acks) < len(frames):
+                    msg = conn.receive(await channel.receive())
+                    assert msg.kind == "ack"
+                    acks[msg.re] = msg
+        tg.cancel_scope.cancel()
+    assert [(a.have, a.refused) for _, a in sorted(acks.items())] == [
+        ((), ()), ((), ()), ((("held", frames[2][0].rev),), ())]
+    doc = b.get("apple")
+    assert doc is not None and doc.rev == child and doc.body == {"n": 2}
+    assert len(b.all_docs()) == 103 and peer.errors == []
