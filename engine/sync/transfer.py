@@ -226,6 +226,17 @@ class RevisionReceiver:
         """Blocking: resolve the frame and, when no blob is lacking and no filter
         applies (the common case), store it in the same thread hop (new seqs, else None).
         Of a direct frame, the revisions already held are left out (and returned)."""
+        if msg.direct:
+            ready, full, blobs = resolve_revisions(self.db, msg.revs)
+            if not (blobs or self.accept is not None or not ready):
+                # The store says which it held (exactly, under its write lock), so no
+                # revs_diff first: the common case of a direct frame.
+                held: list[DocRev] = []
+                seqs = self.db.put_revisions(ready, source=self._source(), held=held)
+                if held:
+                    skip = set(held)
+                    ready = [r for r in ready if (r.doc_id, r.rev) not in skip]
+                return ready, full, blobs, seqs, held
         revs, have = _split_held(self.db, msg.revs) if msg.direct else (msg.revs, [])
         ready, full, blobs = resolve_revisions(self.db, revs)
         if blobs or self.accept is not None or not ready:
