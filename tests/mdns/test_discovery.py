@@ -177,12 +177,12 @@ def test_public_api_advertises_and_browses_in_one_process(net: Lan) -> None:
     app = net.a.spawn(sys.executable, "-W", "error", "tests/mdns/api_script.py", "api-b")
     seen = json.loads(app.wait_for(lambda line: line.startswith("{"), timeout=10))
     assert seen["peers"] == ["api-b"]  # not "api-a", our own advert in the same process
-    appeared = watcher.wait_event("PeerAppeared", "api", timeout=3)
+    appeared = watcher.wait_event("PeerAppeared", "api", timeout=10)
     assert appeared["peer"]["fingerprint"] == "ab" * 32
     assert appeared["peer"]["tls"] == "generated"
-    app.wait_for(lambda line: line == "updated", timeout=5)
-    watcher.wait_event("PeerChanged", "api", timeout=3, where=lambda p: p["db"] == "other")
+    app.wait_for(lambda line: line == "updated", timeout=10)
+    watcher.wait_event("PeerChanged", "api", timeout=10, where=lambda p: p["db"] == "other")
     assert app.stop(signal.SIGTERM) == 0
-    watcher.wait_event("PeerLeft", "api", timeout=5)
-    app.wait_for(lambda line: line == "stopped", timeout=1)
+    watcher.wait_event("PeerLeft", "api", timeout=10)
+    app.wait_for(lambda line: line == "stopped", timeout=5)
     assert app.stderr() == ""  # no warning, no traceback
