@@ -8,6 +8,10 @@ from __future__ import annotations
 
 import base64
 import binascii
+
+# wsproto decodes the Host header as idna: loaded with the listener, not by its first
+# client (which would wait for three modules to load).
+import encodings.idna  # noqa: F401
 import logging
 from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass

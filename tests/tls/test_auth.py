@@ -7,6 +7,7 @@ import hashlib
 import json
 import logging
 import stat
+import threading
 import time
 from pathlib import Path
 
@@ -187,6 +188,33 @@ async def test_the_authenticator_sees_users_added_while_it_runs(data_dir: Path) 
     assert not await checker.authenticate("kiosk", "pw", "10.0.0.1")
     add_user(data_dir, "kiosk", "pw")
     assert await checker.authenticate("kiosk", "pw", "10.0.0.1")
+
+
+@pytest.mark.anyio
+async def test_scrypt_never_runs_on_the_event_loop_even_after_the_list_changes(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A list of plaintext entries is checked on the loop (no thread hop per login);
+    once a hashed entry appears, the scrypt of every check runs in a worker thread."""
+    path = tmp_path / "plain.json"
+    path.write_text(json.dumps({"name": "bob", "password": "plain-pw"}) + "\n")
+    threads: list[int] = []
+    real = auth.hashlib.scrypt
+
+    def recording(*args: object, **kwargs: object) -> bytes:
+        threads.append(threading.get_ident())
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(auth.hashlib, "scrypt", recording)
+    checker = Authenticator(path)
+    assert await checker.authenticate("bob", "plain-pw", "10.0.0.1")
+    assert threads == []
+    with path.open("a") as f:
+        f.write(json.dumps({"name": "eve", "scrypt": hash_password("hashed-pw")}) + "\n")
+    threads.clear()
+    assert await checker.authenticate("eve", "hashed-pw", "10.0.0.1")
+    assert not await checker.authenticate("bob", "wrong", "10.0.0.1")
+    assert len(threads) == 2
+    assert threading.get_ident() not in threads
 
 
 @pytest.mark.anyio
