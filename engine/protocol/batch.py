@@ -14,6 +14,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from engine.protocol.codec import maps_ok
 from engine.protocol.limits import BAD_ID_CHAR
 from engine.protocol.messages import Answer, Change, Proposal, RevisionData, Want
 from engine.protocol.trusted import (  # the entries' slot setters, made once
@@ -80,9 +81,41 @@ def _countdown(history: list[str]) -> bool:
 def revisions(items: list[Any], one: Callable[[Any], RevisionData]
               ) -> tuple[RevisionData, ...]:
     """The revisions of a revs frame; `one` parses (and refuses) a single entry."""
+    out, ids, revs, long, bodies = _common_revisions(items)
+    if not (doc_ids_ok(ids) and revs_ok(revs) and all(_countdown(h) for h in long)):
+        return tuple(one(i) for i in items)
+    if len(bodies) != len(items):  # (a body per entry of the common shape)
+        return tuple(one(i) if data is None else data for i, data in zip(items, out, strict=True))
+    return tuple(out)  # type: ignore[arg-type]  # (no None left: checked just above)
+
+
+def full_revisions(items: list[Any], max_depth: int) -> tuple[RevisionData, ...] | None:
+    """`revisions` of entries not yet walked (see wire.parse_frame): the revisions if
+    every entry has the common shape, passes the checks and carries a body the walk
+    would accept; else None (and nothing is refused here: the usual path says why).
+    The shape check proves the rest of an entry JSON-only: five str keys, a str doc
+    id, a bool, a list of rev ids (str) whose first is `rev`."""
+    out, ids, revs, long, bodies = _common_revisions(items)
+    if (len(bodies) == len(items) and doc_ids_ok(ids) and revs_ok(revs)
+            and all(_countdown(h) for h in long)
+            and maps_ok(bodies, _BODY_DEPTH, max_depth)):
+        return tuple(out)  # type: ignore[arg-type]  # (a body per entry: no None)
+    return None
+
+
+# Envelope, its list of revisions, a revision, then its body (or history).
+_BODY_DEPTH = 4
+
+
+def _common_revisions(items: list[Any]) -> tuple[
+        list[RevisionData | None], list[str], list[str], list[list[str]], list[Any]]:
+    """One pass over a revs frame's entries: those of the common shape built unchecked
+    (None for the rest), with their doc ids, rev ids, longer histories and bodies for
+    the checks that run over all of them at once."""
     ids: list[str] = []
     revs: list[str] = []
     long: list[list[str]] = []
+    bodies: list[Any] = []
     out: list[RevisionData | None] = []  # None: not the common shape, for `one` below
     full = _FULL_FIELDS
     for item in items:
@@ -98,6 +131,7 @@ def revisions(items: list[Any], one: Callable[[Any], RevisionData]
                 revs += history
                 if len(history) > 1:
                     long.append(history)
+                bodies.append(body)
                 data = _new(RevisionData)
                 _R_DOC(data, doc)
                 _R_REV(data, history[0])
@@ -110,31 +144,37 @@ def revisions(items: list[Any], one: Callable[[Any], RevisionData]
                 out.append(data)
                 continue
         out.append(None)  # a delta, explicit nulls, or a refusal: checked in order below
-    if not (doc_ids_ok(ids) and revs_ok(revs) and all(_countdown(h) for h in long)):
-        return tuple(one(i) for i in items)
-    if None in out:
-        return tuple(one(i) if data is None else data for i, data in zip(items, out, strict=True))
-    return tuple(out)  # type: ignore[arg-type]  # (no None left: checked just above)
+    return out, ids, revs, long, bodies
 
 
 _FULL_FIELDS = {"doc": 0, "rev": 0, "deleted": 0, "history": 0, "body": 0}.keys()
+
+
 def changes(items: list[Any], one: Callable[[Any], Change]) -> tuple[Change, ...]:
     """The entries of a changes frame: [seq, doc_id, rev, deleted, leaves]."""
+    got = plain_changes(items)
+    return tuple(one(r) for r in items) if got is None else got
+
+
+def plain_changes(items: list[Any]) -> tuple[Change, ...] | None:
+    """`changes` if every entry passes the checks, else None. The checks prove an
+    entry JSON-only too (an int, str ids, a bool, a list of rev ids), so it may come
+    unwalked (see wire.parse_frame)."""
     ids: list[str] = []
     revs: list[str] = []
     for row in items:
         if not (type(row) is list and len(row) == 5):
-            return tuple(one(r) for r in items)
+            return None
         seq, doc, rev, deleted, leaves = row
         if not (type(seq) is int and 0 <= seq <= _MAX_SEQ and _id_shape(doc)
                 and (deleted is True or deleted is False) and type(leaves) is list):
-            return tuple(one(r) for r in items)
+            return None
         ids.append(doc)
         revs.append(rev)
         if leaves:
             revs += leaves
     if not (doc_ids_ok(ids) and revs_ok(revs)):
-        return tuple(one(r) for r in items)
+        return None
     out = []
     for seq, doc, rev, deleted, leaves in items:
         entry = _new(Change)

@@ -16,7 +16,7 @@ import enum
 from dataclasses import dataclass, field
 
 from engine.errors import LocalProtocolError, ProtocolError, RemoteProtocolError
-from engine.protocol.codec import decode, encode
+from engine.protocol.codec import encode
 from engine.protocol.direct import DIRECT_FEATURE, check_direct, check_outcomes
 from engine.protocol.inline import INLINE_FEATURE, check_inline_frame, inline_frame_limit
 from engine.protocol.limits import DEFAULT_LIMITS, PROTOCOL_VERSION, Limits
@@ -35,7 +35,7 @@ from engine.protocol.messages import (
     Revs,
     Subscribe,
 )
-from engine.protocol.wire import encode_message, parse, to_wire
+from engine.protocol.wire import encode_message, parse_frame, to_wire
 
 
 class Role(enum.Enum):
@@ -140,7 +140,7 @@ class Connection:
         if self.state is State.CLOSED:
             raise RemoteProtocolError("The peer sent a frame after the connection was closed.")
         try:
-            msg = parse(decode(frame, self.limits))
+            msg = parse_frame(frame, self.limits)
             if type(msg) is Changes and msg.inline:
                 check_inline_frame(len(frame), RemoteProtocolError,
                                    inline_frame_limit(self.client_features))

@@ -15,8 +15,9 @@ import msgpack
 
 from engine.errors import LocalProtocolError, RemoteProtocolError
 from engine.protocol import batch
-from engine.protocol.codec import encode
+from engine.protocol.codec import encode, first_fault, unpack, walk
 from engine.protocol.limits import (
+    Limits,
     check_bool,
     check_int,
     check_list,
@@ -213,12 +214,59 @@ def _answer_to_wire(a: Answer) -> list[Any]:
     return ["have"]
 
 
+def parse_frame(frame: bytes, limits: Limits) -> Message:
+    """`parse(decode(frame, limits))`: the same message, or the same refusal.
+
+    A revs or changes frame carries thousands of entries, which parsing checks one by
+    one anyway; when all of them pass checks that also prove them JSON-only, only the
+    rest of the frame and the bodies are walked, the entries not. Otherwise (a delta,
+    anything odd or wrong) the frame takes the usual path: walk all, then parse."""
+    wire = unpack(frame, limits)
+    kind = wire.get("t")
+    if kind == "revs" or kind == "changes":
+        msg = _quick(wire, kind, limits.max_depth)
+        if msg is not None:
+            return msg
+    walk(wire, limits.max_depth)
+    return parse(wire)
+
+
+def _quick(wire: dict[str, Any], kind: str, max_depth: int) -> Message | None:
+    """The message of a revs or changes frame whose entries all pass the batch checks
+    (None: take the usual path, which then says what is wrong, as before)."""
+    revs_items = wire.get("revs")
+    if kind == "revs":
+        if type(revs_items) is not list or first_fault(
+                [{**wire, "revs": []}], 1, max_depth) is not None:
+            return None
+        revs = batch.full_revisions(revs_items, max_depth)
+        return None if revs is None else _parse(
+            kind, lambda w: _parse_revs(w, revs), wire)
+    items = wire.get("changes")
+    if type(items) is not list or revs_items is not None and type(revs_items) is not list:
+        return None
+    if first_fault([{**wire, "changes": [], "revs": []}], 1, max_depth) is not None:
+        return None
+    entries = batch.plain_changes(items)
+    if entries is None:
+        return None
+    inline = () if revs_items is None else batch.full_revisions(revs_items, max_depth)
+    if inline is None:
+        return None
+    return _parse(kind, lambda w: _parse_changes(w, entries, inline), wire)
+
+
 def parse(wire: dict[str, Any]) -> Message:
     """Turn a decoded frame into a message, or raise RemoteProtocolError."""
     kind = wire.get("t")
     parser = PARSERS.get(kind) if isinstance(kind, str) else None
-    if parser is None:
+    if parser is None or not isinstance(kind, str):
         raise RemoteProtocolError(f"The peer sent a frame of unknown kind {kind!r:.40}.")
+    return _parse(kind, parser, wire)
+
+
+def _parse(kind: str, parser: Callable[[dict[str, Any]], Message], wire: dict[str, Any]
+           ) -> Message:
     try:
         return parser(wire)
     except KeyError as err:
@@ -256,12 +304,15 @@ def _parse_change(item: object) -> Change:
     return Change(row[0], row[1], row[2], row[3], tuple(check_list(row[4], "leaves")))
 
 
-def _parse_changes(w: dict[str, Any]) -> Changes:
+def _parse_changes(w: dict[str, Any], entries: tuple[Change, ...] | None = None,
+                   parsed: tuple[RevisionData, ...] | None = None) -> Changes:
+    """(`entries`, `parsed`: the frame's changes and revs, already parsed by `_quick`.)"""
     inline = w.get("revs")  # the "inline" feature; Connection checks it was agreed
     return Changes(id=w["id"], sub=w["sub"], last_seq=w["last_seq"],
-                   changes=batch.changes(check_list(w["changes"], "changes"), _parse_change),
-                   inline=() if inline is None else batch.revisions(
-                       check_list(inline, "revs"), _parse_rev))
+                   changes=batch.changes(check_list(w["changes"], "changes"), _parse_change)
+                   if entries is None else entries,
+                   inline=parsed if parsed is not None else () if inline is None else
+                   batch.revisions(check_list(inline, "revs"), _parse_rev))
 
 
 def _parse_want(item: object) -> Want:
@@ -308,12 +359,14 @@ def _parse_rev(item: object) -> RevisionData:
                         tuple(history), item.get("body"), item.get("base"), item.get("delta"))
 
 
-def _parse_revs(w: dict[str, Any]) -> Revs:
+def _parse_revs(w: dict[str, Any], parsed: tuple[RevisionData, ...] | None = None) -> Revs:
+    """(`parsed`: the frame's revisions, already parsed by `_quick`.)"""
     direct = check_bool(w.get("direct", False), "direct")  # Connection checks it was agreed
     if direct and ("batch" in w or "gone" in w):
         raise ValueError("A direct revs frame has no batch and no gone.")
     return Revs(id=w["id"], batch=w["id"] if direct else w["batch"],
-                revs=batch.revisions(check_list(w["revs"], "revs"), _parse_rev),
+                revs=batch.revisions(check_list(w["revs"], "revs"), _parse_rev)
+                if parsed is None else parsed,
                 gone=doc_revs(w.get("gone", []), "gone"), direct=direct)
 
 
