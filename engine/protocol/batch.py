@@ -43,7 +43,11 @@ from engine.protocol.trusted import (  # the entries' slot setters, made once
 )
 
 # Rev ids, each followed by a comma (which no rev id or doc id check lets through).
-_REVS_RE = re.compile(r"(?:[1-9][0-9]{0,8}-[0-9a-f]{32},)*\Z")
+# The 32 digest characters as "not a comma": a regex runs that as a tight loop, where
+# a class of characters costs a test per character (100 ns a rev id); `revs_ok` checks
+# the alphabet, and that each id has one dash, in bulk.
+_REVS_RE = re.compile(r"(?:[1-9][0-9]{0,8}-[^,]{32},)*\Z")
+_REV_CHARS = b"0123456789abcdef-,"
 _MAX_SEQ = 2**63 - 1
 _new = object.__new__
 
@@ -56,8 +60,12 @@ def revs_ok(revs: list[Any]) -> bool:
         joined = ",".join(revs)
     except TypeError:  # not all strings
         return False
-    # The comma count rules out one string holding several ids ("1-..,1-..").
-    return joined.count(",") == len(revs) - 1 and _REVS_RE.match(joined + ",") is not None
+    # The comma count rules out one string holding several ids ("1-..,1-.."); with the
+    # pattern, one dash per id and the alphabet, each id is [1-9][0-9]{0,8}-[0-9a-f]{32}.
+    n = len(revs)
+    return (joined.count(",") == n - 1 and joined.count("-") == n and joined.isascii()
+            and not joined.encode("ascii").translate(None, _REV_CHARS)
+            and _REVS_RE.match(joined + ",") is not None)
 
 
 def doc_ids_ok(ids: list[str]) -> bool:

@@ -1,5 +1,6 @@
 """`parse_frame` (entries of revs and changes frames checked without walking them)
-against the usual path, `parse(decode(...))`: the same message or the same refusal."""
+against the usual path, `parse(decode(...))`: the same message or the same refusal;
+and the bulk rev id check against the one-by-one check."""
 
 from __future__ import annotations
 
@@ -14,7 +15,9 @@ from hypothesis import strategies as st
 
 from engine.errors import RemoteProtocolError
 from engine.protocol import Limits, Message, decode
+from engine.protocol.batch import revs_ok
 from engine.protocol.codec import maps_ok
+from engine.protocol.limits import _REV_RE
 from engine.protocol.wire import parse, parse_frame
 
 EXAMPLES = 3000 if os.environ.get("LISTSYNC_LONG") else 300
@@ -138,3 +141,20 @@ def test_maps_ok_agrees_with_the_walk_on_flat_and_nested_maps() -> None:
     assert not maps_ok([{"a": math.inf}], 4, 32)
     assert not maps_ok([{b"a": 1}], 4, 32)
     assert not maps_ok([{"a": b"x"}], 4, 32)
+
+
+# Rev ids and near misses: wrong digits, case, dashes, commas, lengths, non-ASCII.
+rev_like = st.builds(
+    lambda gen, sep, digest: f"{gen}{sep}{digest}",
+    st.sampled_from(["1", "9", "10", "123456789", "1234567890", "0", "01", "", "a", "-1"]),
+    st.sampled_from(["-", "--", "", ",", "-,"]),
+    st.text("0123456789abcdefABCDEF-,gé\u0661", min_size=30, max_size=34)
+    | st.sampled_from(["a" * 32, "0" * 32, "f" * 31 + "-", "a" * 16 + ",1-" + "b" * 13]),
+) | st.sampled_from(["1-" + "a" * 32, "2-" + "b" * 32]) | st.integers() | st.none()
+
+
+@FUZZ
+@given(st.lists(rev_like, max_size=5))
+def test_revs_ok_agrees_with_checking_each_rev_id(revs: list[Any]) -> None:
+    one_by_one = all(isinstance(r, str) and _REV_RE.match(r) is not None for r in revs)
+    assert revs_ok(revs) == one_by_one
