@@ -17,29 +17,18 @@ from typing import Any
 from engine.protocol.codec import maps_ok
 from engine.protocol.limits import BAD_ID_CHAR
 from engine.protocol.messages import Answer, Change, Proposal, RevisionData, Want
-from engine.protocol.trusted import (  # the entries' slot setters, made once
+from engine.protocol.trusted import (  # slot setters and open twins, made once
     _A_ANC,
     _A_REASON,
     _A_VERDICT,
-    _C_DEL,
-    _C_DOC,
-    _C_LEAVES,
-    _C_REV,
-    _C_SEQ,
     _P_DOC,
     _P_HIST,
     _P_REV,
-    _R_BASE,
-    _R_BODY,
-    _R_DEL,
-    _R_DELTA,
-    _R_DOC,
-    _R_HIST,
-    _R_PACKED,
-    _R_REV,
     _W_ANC,
     _W_DOC,
     _W_REVS,
+    _OpenChange,
+    _OpenRevisionData,
 )
 
 # Rev ids, each followed by a comma (which no rev id or doc id check lets through).
@@ -140,15 +129,14 @@ def _common_revisions(items: list[Any]) -> tuple[
                 if len(history) > 1:
                     long.append(history)
                 bodies.append(body)
-                data = _new(RevisionData)
-                _R_DOC(data, doc)
-                _R_REV(data, history[0])
-                _R_DEL(data, deleted)
-                _R_HIST(data, tuple(history))
-                _R_BODY(data, body)
-                _R_BASE(data, None)
-                _R_DELTA(data, None)
-                _R_PACKED(data, None)
+                data = _new(_OpenRevisionData)  # (see trusted.open_twin)
+                data.doc_id = doc
+                data.rev = history[0]
+                data.deleted = deleted
+                data.history = tuple(history)
+                data.body = body
+                data.base = data.delta = data.packed = None
+                data.__class__ = RevisionData
                 out.append(data)
                 continue
         out.append(None)  # a delta, explicit nulls, or a refusal: checked in order below
@@ -170,6 +158,7 @@ def plain_changes(items: list[Any]) -> tuple[Change, ...] | None:
     unwalked (see wire.parse_frame)."""
     ids: list[str] = []
     revs: list[str] = []
+    out = []
     for row in items:
         if not (type(row) is list and len(row) == 5):
             return None
@@ -181,17 +170,17 @@ def plain_changes(items: list[Any]) -> tuple[Change, ...] | None:
         revs.append(rev)
         if leaves:
             revs += leaves
+        # Built as checked (one pass over the rows): a refused frame wastes the entries.
+        entry = _new(_OpenChange)  # (see trusted.open_twin)
+        entry.seq = seq
+        entry.doc_id = doc
+        entry.rev = rev
+        entry.deleted = deleted
+        entry.leaves = tuple(leaves)
+        entry.__class__ = Change
+        out.append(entry)
     if not (doc_ids_ok(ids) and revs_ok(revs)):
         return None
-    out = []
-    for seq, doc, rev, deleted, leaves in items:
-        entry = _new(Change)
-        _C_SEQ(entry, seq)
-        _C_DOC(entry, doc)
-        _C_REV(entry, rev)
-        _C_DEL(entry, deleted)
-        _C_LEAVES(entry, tuple(leaves))
-        out.append(entry)
     return tuple(out)
 
 
