@@ -294,6 +294,14 @@ class InlineStored:
         return ({(r.doc_id, r.rev) for r in self.stored} | {key for key, _ in self.failed}
                 | set(self.held))
 
+    def covers(self, changes: tuple[Change, ...]) -> bool:
+        """Were all of these entries' revisions handled (none has other leaves, and one
+        revision came inline for each)? Counts suffice, without a key per revision:
+        the frame's inline revisions are distinct and each is one its entries name
+        (checked on receipt), and what is handled is a part of them."""
+        return (len(self.stored) + len(self.failed) + len(self.held) == len(changes)
+                and not any(c.leaves for c in changes))
+
 
 def pick(inline: tuple[RevisionData, ...], wanted: Container[str] | None,
          skip: Callable[[DocRev], bool] | None) -> list[RevisionData]:
