@@ -114,15 +114,19 @@ def _common_revisions(items: list[Any]) -> tuple[
     long: list[list[str]] = []
     bodies: list[Any] = []
     out: list[RevisionData | None] = []  # None: not the common shape, for `one` below
-    full = _FULL_FIELDS
     for item in items:
-        # The common shape: a full body, exactly these five fields.
-        if type(item) is dict and item.keys() == full:
-            doc, history = item["doc"], item["history"]
-            deleted, body = item["deleted"], item["body"]
+        # The common shape: a full body, exactly these five fields (five entries, and
+        # each of the five found: no set of keys to compare).
+        if type(item) is dict and len(item) == 5:
+            try:
+                doc, history = item["doc"], item["history"]
+                deleted, body, rev = item["deleted"], item["body"], item["rev"]
+            except KeyError:
+                out.append(None)
+                continue
             if (type(doc) is str and doc != "" and doc[0] != "_"
                     and (len(doc) <= 62 or _id_shape(doc))
-                    and type(history) is list and history and history[0] == item["rev"]
+                    and type(history) is list and history and history[0] == rev
                     and (deleted is True or deleted is False) and type(body) is dict):
                 ids.append(doc)
                 revs += history
@@ -141,9 +145,6 @@ def _common_revisions(items: list[Any]) -> tuple[
                 continue
         out.append(None)  # a delta, explicit nulls, or a refusal: checked in order below
     return out, ids, revs, long, bodies
-
-
-_FULL_FIELDS = {"doc": 0, "rev": 0, "deleted": 0, "history": 0, "body": 0}.keys()
 
 
 def changes(items: list[Any], one: Callable[[Any], Change]) -> tuple[Change, ...]:

@@ -35,7 +35,8 @@ from engine.protocol.messages import (
     Revs,
     Subscribe,
 )
-from engine.protocol.wire import encode_message, parse_frame, to_wire
+from engine.protocol.splice import encode_message
+from engine.protocol.wire import parse_frame, to_wire
 
 
 class Role(enum.Enum):

@@ -1,13 +1,12 @@
 """Mapping between messages and their msgpack shape (`{"t": kind, ...}`).
 
 `to_wire` is trusted (messages were validated when built); `parse` checks every
-field of a peer's frame and raises RemoteProtocolError with one reason.
+field of a peer's frame and raises RemoteProtocolError with one reason. Frames
+with bodies already packed are encoded by `splice.encode_message`.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import struct
 from collections.abc import Callable
 from typing import Any
 
@@ -15,7 +14,7 @@ import msgpack
 
 from engine.errors import LocalProtocolError, RemoteProtocolError
 from engine.protocol import batch
-from engine.protocol.codec import encode, first_fault, unpack, walk
+from engine.protocol.codec import first_fault, unpack, walk
 from engine.protocol.limits import (
     Limits,
     check_bool,
@@ -51,8 +50,8 @@ from engine.protocol.messages import (
 def to_wire(msg: Message) -> dict[str, Any]:
     """The msgpack-ready map for a message."""
     if isinstance(msg, Revs):
-        out: dict[str, Any] = _revs_head(msg)
-        out["revs"] = [_rev_to_wire(r) for r in msg.revs]
+        out: dict[str, Any] = revs_head(msg)
+        out["revs"] = [rev_to_wire(r) for r in msg.revs]
         if msg.gone:
             out["gone"] = [list(g) for g in msg.gone]
         return out
@@ -61,7 +60,7 @@ def to_wire(msg: Message) -> dict[str, Any]:
                "changes": [[c.seq, c.doc_id, c.rev, c.deleted, list(c.leaves)]
                            for c in msg.changes]}
         if msg.inline:
-            out["revs"] = [_rev_to_wire(r) for r in msg.inline]
+            out["revs"] = [rev_to_wire(r) for r in msg.inline]
         return out
     if isinstance(msg, Missing):
         out = {"t": "missing", "re": msg.re,
@@ -74,7 +73,7 @@ def to_wire(msg: Message) -> dict[str, Any]:
                 "revs": [[p.doc_id, p.rev, *p.history] for p in msg.revs]}
     if isinstance(msg, Proposed):
         return {"t": "proposed", "re": msg.re, "answers": [
-            ["send", list(a.ancestors)] if a.verdict == "send" else _answer_to_wire(a)
+            ["send", list(a.ancestors)] if a.verdict == "send" else answer_to_wire(a)
             for a in msg.answers]}
     if isinstance(msg, Ack):
         out = {"t": "ack", "re": msg.re, "full": [list(f) for f in msg.full]}
@@ -116,97 +115,27 @@ def to_wire(msg: Message) -> dict[str, Any]:
     raise LocalProtocolError(f"{type(msg).__name__} is not a protocol message.")
 
 
-def encode_message(msg: Message) -> bytes:
-    """The frame for a message: `encode(to_wire(msg))`, except that a revs frame
-    splices `packed` bodies in as they are (same bytes on the wire, no re-encoding)."""
-    if isinstance(msg, Changes) and msg.inline:
-        return _encode_inline_changes(msg)
-    if isinstance(msg, Proposed):
-        return _encode_proposed(msg)
-    if not isinstance(msg, Revs) or all(r.packed is None for r in msg.revs):
-        return encode(to_wire(msg))
-    head = _revs_head(msg)
-    if msg.gone:
-        head["gone"] = [list(g) for g in msg.gone]
-    pack = msgpack.Packer(use_bin_type=True).pack  # one per frame, not one per revision
-    # A map of fewer than 16 pairs starts with one byte, 0x80 + count: room to add a pair.
-    parts = [bytes([0x80 + len(head) + 1]), pack(head)[1:], b"\xa4revs",
-             _array_head(len(msg.revs))]
-    for r in msg.revs:
-        if r.packed is None:
-            parts.append(pack(_rev_to_wire(r)))
-        else:
-            meta = pack({"doc": r.doc_id, "rev": r.rev, "deleted": r.deleted,
-                         "history": list(r.history)})
-            parts += (b"\x85", meta[1:], b"\xa4body", r.packed)
-    return b"".join(parts)
-
-
-def _revs_head(msg: Revs) -> dict[str, Any]:
+def revs_head(msg: Revs) -> dict[str, Any]:
     # A direct frame's batch is its own id: left out on the wire.
     if msg.direct:
         return {"t": "revs", "id": msg.id, "direct": True}
     return {"t": "revs", "id": msg.id, "batch": msg.batch}
 
 
-def _encode_inline_changes(msg: Changes) -> bytes:
-    """A changes frame with inline revisions, their packed bodies spliced in as in revs."""
-    wire = to_wire(dataclasses.replace(msg, inline=()))
-    pack = msgpack.Packer(use_bin_type=True).pack  # one per frame, not one per revision
-    head = pack(wire)
-    # The envelope has fewer than 16 pairs (a fixmap): one more for "revs".
-    parts = [bytes([head[0] + 1]), head[1:], b"\xa4revs", _array_head(len(msg.inline))]
-    for r in msg.inline:
-        if r.packed is None:
-            parts.append(pack(_rev_to_wire(r)))
-        else:
-            meta = pack({"doc": r.doc_id, "rev": r.rev, "deleted": r.deleted,
-                         "history": list(r.history)})
-            parts += (b"\x85", meta[1:], b"\xa4body", r.packed)
-    return b"".join(parts)
-
-
-# The two answers nearly every proposal gets, as msgpack: ["send", []] and ["have"].
-_SEND_NOTHING = b"\x92\xa4send\x90"
-_HAVE = b"\x91\xa4have"
-
-
-def _encode_proposed(msg: Proposed) -> bytes:
-    """`encode(to_wire(msg))`, with the common answers spliced in as constant bytes (a
-    1000-answer frame: two lists built and packed per answer otherwise)."""
-    packb = msgpack.packb
-    parts = [packb({"t": "proposed", "re": msg.re, "answers": []}, use_bin_type=True)[:-1],
-             _array_head(len(msg.answers))]
-    for a in msg.answers:
-        if a.verdict == "send" and not a.ancestors:
-            parts.append(_SEND_NOTHING)
-        elif a.verdict == "have":
-            parts.append(_HAVE)
-        else:
-            parts.append(packb(_answer_to_wire(a), use_bin_type=True))
-    return b"".join(parts)
-
-
-def _array_head(n: int) -> bytes:
-    if n < 16:
-        return bytes([0x90 + n])
-    return b"\xdc" + struct.pack(">H", n) if n < 65536 else b"\xdd" + struct.pack(">I", n)
-
-
-def _rev_to_wire(r: RevisionData) -> dict[str, Any]:
+def rev_to_wire(r: RevisionData) -> dict[str, Any]:
     out: dict[str, Any] = {"doc": r.doc_id, "rev": r.rev, "deleted": r.deleted,
                            "history": list(r.history)}
     if r.delta is not None:
         out["base"] = r.base
         out["delta"] = r.delta
     elif r.packed is not None:
-        out["body"] = msgpack.unpackb(r.packed, raw=False)  # (the fast path is encode_message)
+        out["body"] = msgpack.unpackb(r.packed, raw=False)  # (fast path: splice)
     else:
         out["body"] = r.body
     return out
 
 
-def _answer_to_wire(a: Answer) -> list[Any]:
+def answer_to_wire(a: Answer) -> list[Any]:
     if a.verdict == "send":
         return ["send", list(a.ancestors)]
     if a.verdict == "refused":

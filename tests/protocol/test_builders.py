@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 
 from engine.protocol import Answer, Proposed, RevisionData, encode
+from engine.protocol.splice import encode_message
 from engine.protocol.trusted import slot_setters
-from engine.protocol.wire import encode_message, to_wire
+from engine.protocol.wire import to_wire
 from tests.protocol.pair import ConnectionPair
 from tests.protocol.test_batch import R, _asked_for, _rev
 
