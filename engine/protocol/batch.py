@@ -75,10 +75,11 @@ def _countdown(history: list[str]) -> bool:
     return all(int(h[:h.index("-")]) == top - i for i, h in enumerate(history))
 
 
-def revisions(items: list[Any], one: Callable[[Any], RevisionData]
+def revisions(items: list[Any], one: Callable[[Any], RevisionData], rows: bool = False
               ) -> tuple[RevisionData, ...]:
-    """The revisions of a revs frame; `one` parses (and refuses) a single entry."""
-    out, ids, revs, long, bodies = _common_revisions(items)
+    """The revisions of a revs frame; `one` parses (and refuses) a single entry.
+    `rows`: the `rows` feature was agreed (an entry may be an array)."""
+    out, ids, revs, long, bodies = _common_revisions(items, rows)
     if not (doc_ids_ok(ids) and revs_ok(revs) and all(_countdown(h) for h in long)):
         return tuple(one(i) for i in items)
     if len(bodies) != len(items):  # (a body per entry of the common shape)
@@ -86,13 +87,14 @@ def revisions(items: list[Any], one: Callable[[Any], RevisionData]
     return tuple(out)  # type: ignore[arg-type]  # (no None left: checked just above)
 
 
-def full_revisions(items: list[Any], max_depth: int) -> tuple[RevisionData, ...] | None:
+def full_revisions(items: list[Any], max_depth: int, rows: bool = False
+                   ) -> tuple[RevisionData, ...] | None:
     """`revisions` of entries not yet walked (see wire.parse_frame): the revisions if
     every entry has the common shape, passes the checks and carries a body the walk
     would accept; else None (and nothing is refused here: the usual path says why).
     The shape check proves the rest of an entry JSON-only: five str keys, a str doc
-    id, a bool, a list of rev ids (str) whose first is `rev`."""
-    out, ids, revs, long, bodies = _common_revisions(items)
+    id, a bool, a list of rev ids (str) whose first is `rev` (or an array of those)."""
+    out, ids, revs, long, bodies = _common_revisions(items, rows)
     if (len(bodies) == len(items) and doc_ids_ok(ids) and revs_ok(revs)
             and all(_countdown(h) for h in long)
             and maps_ok(bodies, _BODY_DEPTH, max_depth)):
@@ -104,11 +106,11 @@ def full_revisions(items: list[Any], max_depth: int) -> tuple[RevisionData, ...]
 _BODY_DEPTH = 4
 
 
-def _common_revisions(items: list[Any]) -> tuple[
+def _common_revisions(items: list[Any], rows: bool = False) -> tuple[
         list[RevisionData | None], list[str], list[str], list[list[str]], list[Any]]:
     """One pass over a revs frame's entries: those of the common shape built unchecked
     (None for the rest), with their doc ids, rev ids, longer histories and bodies for
-    the checks that run over all of them at once."""
+    the checks that run over all of them at once. `rows`: the peer may send rows."""
     ids: list[str] = []
     revs: list[str] = []
     long: list[list[str]] = []
@@ -116,33 +118,40 @@ def _common_revisions(items: list[Any]) -> tuple[
     out: list[RevisionData | None] = []  # None: not the common shape, for `one` below
     for item in items:
         # The common shape: a full body, exactly these five fields (five entries, and
-        # each of the five found: no set of keys to compare).
-        if type(item) is dict and len(item) == 5:
+        # each of the five found: no set of keys to compare); or, with `rows`, the
+        # array of them.
+        kind = type(item)
+        if kind is dict and len(item) == 5:
             try:
                 doc, history = item["doc"], item["history"]
                 deleted, body, rev = item["deleted"], item["body"], item["rev"]
             except KeyError:
                 out.append(None)
                 continue
-            if (type(doc) is str and doc != "" and doc[0] != "_"
-                    and (len(doc) <= 62 or _id_shape(doc))
-                    and type(history) is list and history and history[0] == rev
-                    and (deleted is True or deleted is False) and type(body) is dict):
-                ids.append(doc)
-                revs += history
-                if len(history) > 1:
-                    long.append(history)
-                bodies.append(body)
-                data = _new(_OpenRevisionData)  # (see trusted.open_twin)
-                data.doc_id = doc
-                data.rev = history[0]
-                data.deleted = deleted
-                data.history = tuple(history)
-                data.body = body
-                data.base = data.delta = data.packed = None
-                data.__class__ = RevisionData
-                out.append(data)
-                continue
+        elif kind is list and rows and len(item) == 5:
+            doc, rev, deleted, history, body = item
+        else:
+            out.append(None)
+            continue
+        if (type(doc) is str and doc != "" and doc[0] != "_"
+                and (len(doc) <= 62 or _id_shape(doc))
+                and type(history) is list and history and history[0] == rev
+                and (deleted is True or deleted is False) and type(body) is dict):
+            ids.append(doc)
+            revs += history
+            if len(history) > 1:
+                long.append(history)
+            bodies.append(body)
+            data = _new(_OpenRevisionData)  # (see trusted.open_twin)
+            data.doc_id = doc
+            data.rev = history[0]
+            data.deleted = deleted
+            data.history = tuple(history)
+            data.body = body
+            data.base = data.delta = data.packed = None
+            data.__class__ = RevisionData
+            out.append(data)
+            continue
         out.append(None)  # a delta, explicit nulls, or a refusal: checked in order below
     return out, ids, revs, long, bodies
 

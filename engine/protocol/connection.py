@@ -35,7 +35,7 @@ from engine.protocol.messages import (
     Revs,
     Subscribe,
 )
-from engine.protocol.splice import encode_message
+from engine.protocol.splice import ROWS_FEATURE, encode_message
 from engine.protocol.wire import parse_frame, to_wire
 
 
@@ -126,7 +126,7 @@ class Connection:
             self._apply(msg, _SEND)
         except ProtocolError as err:
             raise LocalProtocolError(str(err)) from err
-        frame = encode_message(msg)
+        frame = encode_message(msg, self.rows)
         if type(msg) is Changes and msg.inline:
             check_inline_frame(len(frame), LocalProtocolError,
                                inline_frame_limit(self.client_features))
@@ -141,7 +141,7 @@ class Connection:
         if self.state is State.CLOSED:
             raise RemoteProtocolError("The peer sent a frame after the connection was closed.")
         try:
-            msg = parse_frame(frame, self.limits)
+            msg = parse_frame(frame, self.limits, self.rows)
             if type(msg) is Changes and msg.inline:
                 check_inline_frame(len(frame), RemoteProtocolError,
                                    inline_frame_limit(self.client_features))
@@ -158,6 +158,11 @@ class Connection:
                 raise
             raise RemoteProtocolError(str(err)) from err
         return msg
+
+    @property
+    def rows(self) -> bool:
+        """Both hellos list the `rows` feature: revisions may travel as arrays."""
+        return ROWS_FEATURE in self.client_features and ROWS_FEATURE in self.server_features
 
     def owed(self, batch: int) -> frozenset[DocRev]:
         """Revisions we still owe the peer for one of our batches (empty when done)."""

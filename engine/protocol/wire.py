@@ -143,8 +143,8 @@ def answer_to_wire(a: Answer) -> list[Any]:
     return ["have"]
 
 
-def parse_frame(frame: bytes, limits: Limits) -> Message:
-    """`parse(decode(frame, limits))`: the same message, or the same refusal.
+def parse_frame(frame: bytes, limits: Limits, rows: bool = False) -> Message:
+    """`parse(decode(frame, limits), rows)`: the same message, or the same refusal.
 
     A revs or changes frame carries thousands of entries, which parsing checks one by
     one anyway; when all of them pass checks that also prove them JSON-only, only the
@@ -153,14 +153,14 @@ def parse_frame(frame: bytes, limits: Limits) -> Message:
     wire = unpack(frame, limits)
     kind = wire.get("t")
     if kind == "revs" or kind == "changes":
-        msg = _quick(wire, kind, limits.max_depth)
+        msg = _quick(wire, kind, limits.max_depth, rows)
         if msg is not None:
             return msg
     walk(wire, limits.max_depth)
-    return parse(wire)
+    return parse(wire, rows)
 
 
-def _quick(wire: dict[str, Any], kind: str, max_depth: int) -> Message | None:
+def _quick(wire: dict[str, Any], kind: str, max_depth: int, rows: bool) -> Message | None:
     """The message of a revs or changes frame whose entries all pass the batch checks
     (None: take the usual path, which then says what is wrong, as before)."""
     revs_items = wire.get("revs")
@@ -168,7 +168,7 @@ def _quick(wire: dict[str, Any], kind: str, max_depth: int) -> Message | None:
         if type(revs_items) is not list or first_fault(
                 [{**wire, "revs": []}], 1, max_depth) is not None:
             return None
-        revs = batch.full_revisions(revs_items, max_depth)
+        revs = batch.full_revisions(revs_items, max_depth, rows)
         return None if revs is None else _parse(
             kind, lambda w: _parse_revs(w, revs), wire)
     items = wire.get("changes")
@@ -179,18 +179,23 @@ def _quick(wire: dict[str, Any], kind: str, max_depth: int) -> Message | None:
     entries = batch.plain_changes(items)
     if entries is None:
         return None
-    inline = () if revs_items is None else batch.full_revisions(revs_items, max_depth)
+    inline = () if revs_items is None else batch.full_revisions(revs_items, max_depth, rows)
     if inline is None:
         return None
     return _parse(kind, lambda w: _parse_changes(w, entries, inline), wire)
 
 
-def parse(wire: dict[str, Any]) -> Message:
-    """Turn a decoded frame into a message, or raise RemoteProtocolError."""
+def parse(wire: dict[str, Any], rows: bool = False) -> Message:
+    """Turn a decoded frame into a message, or raise RemoteProtocolError. `rows`: the
+    `rows` feature was agreed, so a revision may come as an array (see splice.py)."""
     kind = wire.get("t")
     parser = PARSERS.get(kind) if isinstance(kind, str) else None
     if parser is None or not isinstance(kind, str):
         raise RemoteProtocolError(f"The peer sent a frame of unknown kind {kind!r:.40}.")
+    if rows and kind == "revs":
+        return _parse(kind, lambda w: _parse_revs(w, rows=True), wire)
+    if rows and kind == "changes":
+        return _parse(kind, lambda w: _parse_changes(w, rows=True), wire)
     return _parse(kind, parser, wire)
 
 
@@ -234,14 +239,15 @@ def _parse_change(item: object) -> Change:
 
 
 def _parse_changes(w: dict[str, Any], entries: tuple[Change, ...] | None = None,
-                   parsed: tuple[RevisionData, ...] | None = None) -> Changes:
+                   parsed: tuple[RevisionData, ...] | None = None, rows: bool = False
+                   ) -> Changes:
     """(`entries`, `parsed`: the frame's changes and revs, already parsed by `_quick`.)"""
     inline = w.get("revs")  # the "inline" feature; Connection checks it was agreed
     return Changes(id=w["id"], sub=w["sub"], last_seq=w["last_seq"],
                    changes=batch.changes(check_list(w["changes"], "changes"), _parse_change)
                    if entries is None else entries,
                    inline=parsed if parsed is not None else () if inline is None else
-                   batch.revisions(check_list(inline, "revs"), _parse_rev))
+                   batch.revisions(check_list(inline, "revs"), _ONE[rows], rows))
 
 
 def _parse_want(item: object) -> Want:
@@ -288,13 +294,31 @@ def _parse_rev(item: object) -> RevisionData:
                         tuple(history), item.get("body"), item.get("base"), item.get("delta"))
 
 
-def _parse_revs(w: dict[str, Any], parsed: tuple[RevisionData, ...] | None = None) -> Revs:
+def _parse_row(item: object) -> RevisionData:
+    """A revision as a row (feature `rows`): [doc, rev, deleted, history, body]."""
+    if type(item) is not list:
+        return _parse_rev(item)  # (a delta is a map, rows or not)
+    if len(item) != 5:
+        raise ValueError("A revision row is [doc, rev, deleted, history, body].")
+    doc, rev, deleted, history, body = item
+    if type(history) is not list:
+        raise ValueError("The field history must be an array.")
+    if type(body) is not dict:
+        raise ValueError("A revision row's body must be a map.")
+    return RevisionData(doc, rev, check_bool(deleted, "deleted"), tuple(history), body)
+
+
+_ONE = {False: _parse_rev, True: _parse_row}  # one entry, by whether rows were agreed
+
+
+def _parse_revs(w: dict[str, Any], parsed: tuple[RevisionData, ...] | None = None,
+                rows: bool = False) -> Revs:
     """(`parsed`: the frame's revisions, already parsed by `_quick`.)"""
     direct = check_bool(w.get("direct", False), "direct")  # Connection checks it was agreed
     if direct and ("batch" in w or "gone" in w):
         raise ValueError("A direct revs frame has no batch and no gone.")
     return Revs(id=w["id"], batch=w["id"] if direct else w["batch"],
-                revs=batch.revisions(check_list(w["revs"], "revs"), _parse_rev)
+                revs=batch.revisions(check_list(w["revs"], "revs"), _ONE[rows], rows)
                 if parsed is None else parsed,
                 gone=doc_revs(w.get("gone", []), "gone"), direct=direct)
 

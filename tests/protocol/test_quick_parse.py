@@ -27,21 +27,21 @@ LIMITS = Limits()
 SHALLOW = Limits(max_depth=8)  # bodies at depth 4: a few levels of nesting reach the limit
 
 
-def _outcome(frame: bytes, limits: Limits, fn: Any) -> Message | str:
+def _outcome(frame: bytes, limits: Limits, rows: bool, fn: Any) -> Message | str:
     try:
-        return fn(frame, limits)  # type: ignore[no-any-return]
+        return fn(frame, limits, rows)  # type: ignore[no-any-return]
     except RemoteProtocolError as err:
         return f"refused: {err}"
 
 
-def _usual(frame: bytes, limits: Limits) -> Message:
-    return parse(decode(frame, limits))
+def _usual(frame: bytes, limits: Limits, rows: bool) -> Message:
+    return parse(decode(frame, limits), rows)
 
 
-def _same(frame: bytes) -> Message | str:
+def _same(frame: bytes, rows: bool = False) -> Message | str:
     for limits in (LIMITS, SHALLOW):
-        usual = _outcome(frame, limits, _usual)
-        quick = _outcome(frame, limits, parse_frame)
+        usual = _outcome(frame, limits, rows, _usual)
+        quick = _outcome(frame, limits, rows, parse_frame)
         assert quick == usual
     return usual
 
@@ -61,7 +61,8 @@ fields = st.sampled_from(["doc", "rev", "deleted", "history", "body", "base", "d
 
 @st.composite
 def revisions(draw: st.DrawFn) -> list[Any]:
-    """Mostly well-formed revisions, some with one field dropped, replaced or added."""
+    """Mostly well-formed revisions, some with one field dropped, replaced or added;
+    some as rows (the `rows` feature), some of those cut short or grown."""
     out: list[Any] = []
     for i in range(draw(st.integers(0, 4))):
         entry: Any = _rev(i, draw(bodies))
@@ -72,6 +73,10 @@ def revisions(draw: st.DrawFn) -> list[Any]:
             entry[draw(fields)] = draw(values)
         elif how == "replace":
             entry = draw(values)
+        if type(entry) is dict and draw(st.booleans()):
+            entry = [entry.get(k) for k in ("doc", "rev", "deleted", "history", "body")]
+            entry = entry[:draw(st.sampled_from([5, 5, 5, 4, 6]))] + (
+                [1] if len(entry) == 5 and draw(st.booleans()) and draw(st.booleans()) else [])
         out.append(entry)
     return out
 
@@ -81,34 +86,37 @@ envelopes = st.dictionaries(st.sampled_from(["id", "batch", "direct", "gone", "x
 
 
 @FUZZ
-@given(revisions(), envelopes, st.booleans())
+@given(revisions(), envelopes, st.booleans(), st.booleans())
 def test_revs_frames_parse_as_the_usual_path_does(revs: list[Any], extra: dict[str, Any],
-                                                  direct: bool) -> None:
+                                                  direct: bool, rows: bool) -> None:
     wire = {"t": "revs", "id": 7, **({"direct": True} if direct else {"batch": 3}), **extra,
             "revs": revs}
-    _same(msgpack.packb(wire, use_bin_type=True))
+    _same(msgpack.packb(wire, use_bin_type=True), rows)
 
 
 @FUZZ
-@given(revisions(), st.lists(st.lists(values, max_size=6) | values, max_size=3), envelopes)
+@given(revisions(), st.lists(st.lists(values, max_size=6) | values, max_size=3), envelopes,
+       st.booleans())
 def test_changes_frames_parse_as_the_usual_path_does(revs: list[Any], odd: list[Any],
-                                                     extra: dict[str, Any]) -> None:
-    rows: list[Any] = [[i + 1, r["doc"], r["rev"], False, []] for i, r in enumerate(revs)
-                       if type(r) is dict and type(r.get("doc")) is str
-                       and type(r.get("rev")) is str]
+                                                     extra: dict[str, Any], rows: bool) -> None:
+    entries: list[Any] = [[i + 1, r["doc"], r["rev"], False, []] for i, r in enumerate(revs)
+                          if type(r) is dict and type(r.get("doc")) is str
+                          and type(r.get("rev")) is str]
     wire = {"t": "changes", "id": 9, "sub": 2, "last_seq": 5, **extra,
-            "changes": rows + odd, "revs": revs}
-    _same(msgpack.packb(wire, use_bin_type=True))
+            "changes": entries + odd, "revs": revs}
+    _same(msgpack.packb(wire, use_bin_type=True), rows)
 
 
 def test_well_formed_frames_take_the_quick_path_and_equal_the_usual() -> None:
     revs = [_rev(i, {"n": i, "f": 1.5, "tags": ["a", {"b": None}]}) for i in range(50)]
-    for wire in ({"t": "revs", "id": 7, "direct": True, "revs": revs},
-                 {"t": "changes", "id": 9, "sub": 2, "last_seq": 50, "revs": revs,
-                  "changes": [[i + 1, r["doc"], r["rev"], False, []]
-                              for i, r in enumerate(revs)]}):
-        got = _same(msgpack.packb(wire, use_bin_type=True))
-        assert isinstance(got, Message)
+    as_rows = [[r["doc"], r["rev"], r["deleted"], r["history"], r["body"]] for r in revs]
+    for entries, rows in ((revs, False), (revs, True), (as_rows, True)):
+        for wire in ({"t": "revs", "id": 7, "direct": True, "revs": entries},
+                     {"t": "changes", "id": 9, "sub": 2, "last_seq": 50, "revs": entries,
+                      "changes": [[i + 1, r["doc"], r["rev"], False, []]
+                                  for i, r in enumerate(revs)]}):
+            got = _same(msgpack.packb(wire, use_bin_type=True), rows)
+            assert isinstance(got, Message)
 
 
 @pytest.mark.parametrize(
