@@ -1,7 +1,9 @@
 """msgpack framing: one frame is one msgpack map, decoded under hard limits.
 
 Size is checked before decoding, msgpack's own length limits bound allocation,
-and one iterative walk then bounds nesting and rejects non-JSON values.
+and one iterative walk then bounds nesting and rejects non-JSON values (for revs
+and changes frames, `wire.parse_frame` walks only what the entries' own checks
+leave unproven: the envelope and the bodies).
 """
 
 from __future__ import annotations
