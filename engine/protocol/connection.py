@@ -16,7 +16,7 @@ import enum
 from dataclasses import dataclass, field
 
 from engine.errors import LocalProtocolError, ProtocolError, RemoteProtocolError
-from engine.protocol.codec import decode, encode
+from engine.protocol.codec import encode
 from engine.protocol.direct import DIRECT_FEATURE, check_direct, check_outcomes
 from engine.protocol.inline import INLINE_FEATURE, check_inline_frame, inline_frame_limit
 from engine.protocol.limits import DEFAULT_LIMITS, PROTOCOL_VERSION, Limits
@@ -35,7 +35,8 @@ from engine.protocol.messages import (
     Revs,
     Subscribe,
 )
-from engine.protocol.wire import encode_message, parse, to_wire
+from engine.protocol.splice import ROWS_FEATURE, encode_message
+from engine.protocol.wire import parse_frame, to_wire
 
 
 class Role(enum.Enum):
@@ -125,7 +126,7 @@ class Connection:
             self._apply(msg, _SEND)
         except ProtocolError as err:
             raise LocalProtocolError(str(err)) from err
-        frame = encode_message(msg)
+        frame = encode_message(msg, self.rows)
         if type(msg) is Changes and msg.inline:
             check_inline_frame(len(frame), LocalProtocolError,
                                inline_frame_limit(self.client_features))
@@ -140,7 +141,7 @@ class Connection:
         if self.state is State.CLOSED:
             raise RemoteProtocolError("The peer sent a frame after the connection was closed.")
         try:
-            msg = parse(decode(frame, self.limits))
+            msg = parse_frame(frame, self.limits, self.rows)
             if type(msg) is Changes and msg.inline:
                 check_inline_frame(len(frame), RemoteProtocolError,
                                    inline_frame_limit(self.client_features))
@@ -157,6 +158,11 @@ class Connection:
                 raise
             raise RemoteProtocolError(str(err)) from err
         return msg
+
+    @property
+    def rows(self) -> bool:
+        """Both hellos list the `rows` feature: revisions may travel as arrays."""
+        return ROWS_FEATURE in self.client_features and ROWS_FEATURE in self.server_features
 
     def owed(self, batch: int) -> frozenset[DocRev]:
         """Revisions we still owe the peer for one of our batches (empty when done)."""

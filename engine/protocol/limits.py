@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from typing import Any
 
 PROTOCOL_VERSION = (1, 0)
-# "inline*": see engine/protocol/inline.py; "direct": engine/protocol/direct.py
-FEATURES = ("deltas", "blobs", "inline", "inline_bulk", "direct")
+# "inline*": see engine/protocol/inline.py; "direct": direct.py; "rows": splice.py
+FEATURES = ("deltas", "blobs", "inline", "inline_bulk", "direct", "rows")
 
 _REV_RE = re.compile(r"[1-9][0-9]{0,8}-[0-9a-f]{32}\Z")
 _DIGEST_RE = re.compile(r"sha256-[0-9a-f]{64}\Z")

@@ -1,13 +1,12 @@
 """Mapping between messages and their msgpack shape (`{"t": kind, ...}`).
 
 `to_wire` is trusted (messages were validated when built); `parse` checks every
-field of a peer's frame and raises RemoteProtocolError with one reason.
+field of a peer's frame and raises RemoteProtocolError with one reason. Frames
+with bodies already packed are encoded by `splice.encode_message`.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import struct
 from collections.abc import Callable
 from typing import Any
 
@@ -15,8 +14,9 @@ import msgpack
 
 from engine.errors import LocalProtocolError, RemoteProtocolError
 from engine.protocol import batch
-from engine.protocol.codec import encode
+from engine.protocol.codec import first_fault, unpack, walk
 from engine.protocol.limits import (
+    Limits,
     check_bool,
     check_int,
     check_list,
@@ -50,8 +50,8 @@ from engine.protocol.messages import (
 def to_wire(msg: Message) -> dict[str, Any]:
     """The msgpack-ready map for a message."""
     if isinstance(msg, Revs):
-        out: dict[str, Any] = _revs_head(msg)
-        out["revs"] = [_rev_to_wire(r) for r in msg.revs]
+        out: dict[str, Any] = revs_head(msg)
+        out["revs"] = [rev_to_wire(r) for r in msg.revs]
         if msg.gone:
             out["gone"] = [list(g) for g in msg.gone]
         return out
@@ -60,7 +60,7 @@ def to_wire(msg: Message) -> dict[str, Any]:
                "changes": [[c.seq, c.doc_id, c.rev, c.deleted, list(c.leaves)]
                            for c in msg.changes]}
         if msg.inline:
-            out["revs"] = [_rev_to_wire(r) for r in msg.inline]
+            out["revs"] = [rev_to_wire(r) for r in msg.inline]
         return out
     if isinstance(msg, Missing):
         out = {"t": "missing", "re": msg.re,
@@ -73,7 +73,7 @@ def to_wire(msg: Message) -> dict[str, Any]:
                 "revs": [[p.doc_id, p.rev, *p.history] for p in msg.revs]}
     if isinstance(msg, Proposed):
         return {"t": "proposed", "re": msg.re, "answers": [
-            ["send", list(a.ancestors)] if a.verdict == "send" else _answer_to_wire(a)
+            ["send", list(a.ancestors)] if a.verdict == "send" else answer_to_wire(a)
             for a in msg.answers]}
     if isinstance(msg, Ack):
         out = {"t": "ack", "re": msg.re, "full": [list(f) for f in msg.full]}
@@ -115,97 +115,27 @@ def to_wire(msg: Message) -> dict[str, Any]:
     raise LocalProtocolError(f"{type(msg).__name__} is not a protocol message.")
 
 
-def encode_message(msg: Message) -> bytes:
-    """The frame for a message: `encode(to_wire(msg))`, except that a revs frame
-    splices `packed` bodies in as they are (same bytes on the wire, no re-encoding)."""
-    if isinstance(msg, Changes) and msg.inline:
-        return _encode_inline_changes(msg)
-    if isinstance(msg, Proposed):
-        return _encode_proposed(msg)
-    if not isinstance(msg, Revs) or all(r.packed is None for r in msg.revs):
-        return encode(to_wire(msg))
-    head = _revs_head(msg)
-    if msg.gone:
-        head["gone"] = [list(g) for g in msg.gone]
-    pack = msgpack.Packer(use_bin_type=True).pack  # one per frame, not one per revision
-    # A map of fewer than 16 pairs starts with one byte, 0x80 + count: room to add a pair.
-    parts = [bytes([0x80 + len(head) + 1]), pack(head)[1:], b"\xa4revs",
-             _array_head(len(msg.revs))]
-    for r in msg.revs:
-        if r.packed is None:
-            parts.append(pack(_rev_to_wire(r)))
-        else:
-            meta = pack({"doc": r.doc_id, "rev": r.rev, "deleted": r.deleted,
-                         "history": list(r.history)})
-            parts += (b"\x85", meta[1:], b"\xa4body", r.packed)
-    return b"".join(parts)
-
-
-def _revs_head(msg: Revs) -> dict[str, Any]:
+def revs_head(msg: Revs) -> dict[str, Any]:
     # A direct frame's batch is its own id: left out on the wire.
     if msg.direct:
         return {"t": "revs", "id": msg.id, "direct": True}
     return {"t": "revs", "id": msg.id, "batch": msg.batch}
 
 
-def _encode_inline_changes(msg: Changes) -> bytes:
-    """A changes frame with inline revisions, their packed bodies spliced in as in revs."""
-    wire = to_wire(dataclasses.replace(msg, inline=()))
-    pack = msgpack.Packer(use_bin_type=True).pack  # one per frame, not one per revision
-    head = pack(wire)
-    # The envelope has fewer than 16 pairs (a fixmap): one more for "revs".
-    parts = [bytes([head[0] + 1]), head[1:], b"\xa4revs", _array_head(len(msg.inline))]
-    for r in msg.inline:
-        if r.packed is None:
-            parts.append(pack(_rev_to_wire(r)))
-        else:
-            meta = pack({"doc": r.doc_id, "rev": r.rev, "deleted": r.deleted,
-                         "history": list(r.history)})
-            parts += (b"\x85", meta[1:], b"\xa4body", r.packed)
-    return b"".join(parts)
-
-
-# The two answers nearly every proposal gets, as msgpack: ["send", []] and ["have"].
-_SEND_NOTHING = b"\x92\xa4send\x90"
-_HAVE = b"\x91\xa4have"
-
-
-def _encode_proposed(msg: Proposed) -> bytes:
-    """`encode(to_wire(msg))`, with the common answers spliced in as constant bytes (a
-    1000-answer frame: two lists built and packed per answer otherwise)."""
-    packb = msgpack.packb
-    parts = [packb({"t": "proposed", "re": msg.re, "answers": []}, use_bin_type=True)[:-1],
-             _array_head(len(msg.answers))]
-    for a in msg.answers:
-        if a.verdict == "send" and not a.ancestors:
-            parts.append(_SEND_NOTHING)
-        elif a.verdict == "have":
-            parts.append(_HAVE)
-        else:
-            parts.append(packb(_answer_to_wire(a), use_bin_type=True))
-    return b"".join(parts)
-
-
-def _array_head(n: int) -> bytes:
-    if n < 16:
-        return bytes([0x90 + n])
-    return b"\xdc" + struct.pack(">H", n) if n < 65536 else b"\xdd" + struct.pack(">I", n)
-
-
-def _rev_to_wire(r: RevisionData) -> dict[str, Any]:
+def rev_to_wire(r: RevisionData) -> dict[str, Any]:
     out: dict[str, Any] = {"doc": r.doc_id, "rev": r.rev, "deleted": r.deleted,
                            "history": list(r.history)}
     if r.delta is not None:
         out["base"] = r.base
         out["delta"] = r.delta
     elif r.packed is not None:
-        out["body"] = msgpack.unpackb(r.packed, raw=False)  # (the fast path is encode_message)
+        out["body"] = msgpack.unpackb(r.packed, raw=False)  # (fast path: splice)
     else:
         out["body"] = r.body
     return out
 
 
-def _answer_to_wire(a: Answer) -> list[Any]:
+def answer_to_wire(a: Answer) -> list[Any]:
     if a.verdict == "send":
         return ["send", list(a.ancestors)]
     if a.verdict == "refused":
@@ -213,12 +143,64 @@ def _answer_to_wire(a: Answer) -> list[Any]:
     return ["have"]
 
 
-def parse(wire: dict[str, Any]) -> Message:
-    """Turn a decoded frame into a message, or raise RemoteProtocolError."""
+def parse_frame(frame: bytes, limits: Limits, rows: bool = False) -> Message:
+    """`parse(decode(frame, limits), rows)`: the same message, or the same refusal.
+
+    A revs or changes frame carries thousands of entries, which parsing checks one by
+    one anyway; when all of them pass checks that also prove them JSON-only, only the
+    rest of the frame and the bodies are walked, the entries not. Otherwise (a delta,
+    anything odd or wrong) the frame takes the usual path: walk all, then parse."""
+    wire = unpack(frame, limits)
+    kind = wire.get("t")
+    if kind == "revs" or kind == "changes":
+        msg = _quick(wire, kind, limits.max_depth, rows)
+        if msg is not None:
+            return msg
+    walk(wire, limits.max_depth)
+    return parse(wire, rows)
+
+
+def _quick(wire: dict[str, Any], kind: str, max_depth: int, rows: bool) -> Message | None:
+    """The message of a revs or changes frame whose entries all pass the batch checks
+    (None: take the usual path, which then says what is wrong, as before)."""
+    revs_items = wire.get("revs")
+    if kind == "revs":
+        if type(revs_items) is not list or first_fault(
+                [{**wire, "revs": []}], 1, max_depth) is not None:
+            return None
+        revs = batch.full_revisions(revs_items, max_depth, rows)
+        return None if revs is None else _parse(
+            kind, lambda w: _parse_revs(w, revs), wire)
+    items = wire.get("changes")
+    if type(items) is not list or revs_items is not None and type(revs_items) is not list:
+        return None
+    if first_fault([{**wire, "changes": [], "revs": []}], 1, max_depth) is not None:
+        return None
+    entries = batch.plain_changes(items)
+    if entries is None:
+        return None
+    inline = () if revs_items is None else batch.full_revisions(revs_items, max_depth, rows)
+    if inline is None:
+        return None
+    return _parse(kind, lambda w: _parse_changes(w, entries, inline), wire)
+
+
+def parse(wire: dict[str, Any], rows: bool = False) -> Message:
+    """Turn a decoded frame into a message, or raise RemoteProtocolError. `rows`: the
+    `rows` feature was agreed, so a revision may come as an array (see splice.py)."""
     kind = wire.get("t")
     parser = PARSERS.get(kind) if isinstance(kind, str) else None
-    if parser is None:
+    if parser is None or not isinstance(kind, str):
         raise RemoteProtocolError(f"The peer sent a frame of unknown kind {kind!r:.40}.")
+    if rows and kind == "revs":
+        return _parse(kind, lambda w: _parse_revs(w, rows=True), wire)
+    if rows and kind == "changes":
+        return _parse(kind, lambda w: _parse_changes(w, rows=True), wire)
+    return _parse(kind, parser, wire)
+
+
+def _parse(kind: str, parser: Callable[[dict[str, Any]], Message], wire: dict[str, Any]
+           ) -> Message:
     try:
         return parser(wire)
     except KeyError as err:
@@ -256,12 +238,16 @@ def _parse_change(item: object) -> Change:
     return Change(row[0], row[1], row[2], row[3], tuple(check_list(row[4], "leaves")))
 
 
-def _parse_changes(w: dict[str, Any]) -> Changes:
+def _parse_changes(w: dict[str, Any], entries: tuple[Change, ...] | None = None,
+                   parsed: tuple[RevisionData, ...] | None = None, rows: bool = False
+                   ) -> Changes:
+    """(`entries`, `parsed`: the frame's changes and revs, already parsed by `_quick`.)"""
     inline = w.get("revs")  # the "inline" feature; Connection checks it was agreed
     return Changes(id=w["id"], sub=w["sub"], last_seq=w["last_seq"],
-                   changes=batch.changes(check_list(w["changes"], "changes"), _parse_change),
-                   inline=() if inline is None else batch.revisions(
-                       check_list(inline, "revs"), _parse_rev))
+                   changes=batch.changes(check_list(w["changes"], "changes"), _parse_change)
+                   if entries is None else entries,
+                   inline=parsed if parsed is not None else () if inline is None else
+                   batch.revisions(check_list(inline, "revs"), _ONE[rows], rows))
 
 
 def _parse_want(item: object) -> Want:
@@ -308,12 +294,32 @@ def _parse_rev(item: object) -> RevisionData:
                         tuple(history), item.get("body"), item.get("base"), item.get("delta"))
 
 
-def _parse_revs(w: dict[str, Any]) -> Revs:
+def _parse_row(item: object) -> RevisionData:
+    """A revision as a row (feature `rows`): [doc, rev, deleted, history, body]."""
+    if type(item) is not list:
+        return _parse_rev(item)  # (a delta is a map, rows or not)
+    if len(item) != 5:
+        raise ValueError("A revision row is [doc, rev, deleted, history, body].")
+    doc, rev, deleted, history, body = item
+    if type(history) is not list:
+        raise ValueError("The field history must be an array.")
+    if type(body) is not dict:
+        raise ValueError("A revision row's body must be a map.")
+    return RevisionData(doc, rev, check_bool(deleted, "deleted"), tuple(history), body)
+
+
+_ONE = {False: _parse_rev, True: _parse_row}  # one entry, by whether rows were agreed
+
+
+def _parse_revs(w: dict[str, Any], parsed: tuple[RevisionData, ...] | None = None,
+                rows: bool = False) -> Revs:
+    """(`parsed`: the frame's revisions, already parsed by `_quick`.)"""
     direct = check_bool(w.get("direct", False), "direct")  # Connection checks it was agreed
     if direct and ("batch" in w or "gone" in w):
         raise ValueError("A direct revs frame has no batch and no gone.")
     return Revs(id=w["id"], batch=w["id"] if direct else w["batch"],
-                revs=batch.revisions(check_list(w["revs"], "revs"), _parse_rev),
+                revs=batch.revisions(check_list(w["revs"], "revs"), _ONE[rows], rows)
+                if parsed is None else parsed,
                 gone=doc_revs(w.get("gone", []), "gone"), direct=direct)
 
 

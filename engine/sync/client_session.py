@@ -42,7 +42,7 @@ from engine.sync.checkpoints import Checkpoints
 from engine.sync.checkpoints import checkpoint_id as checkpoint_id  # re-exported (tests, tools)
 from engine.sync.client_push import Pusher
 from engine.sync.config import ReplicatorConfig
-from engine.sync.inline import pick, store_inline
+from engine.sync.inline import InlineStored, pick, store_inline
 from engine.sync.link import Link, SessionStats, one_error
 from engine.sync.status import Activity, Direction, DocumentReplicated, EventHub, ReplicatorStatus
 from engine.sync.storeio import SMALL, run_db
@@ -233,15 +233,21 @@ class ClientSession:
         try:
             # Inline revisions first: the store says which it held already, so only the
             # rest of the frame (nothing, in most of a first pull) needs a revs_diff.
-            handled, had = await self._store_inline(msg) if msg.inline else (set(), 0)
-            asked = {c.doc_id: [c.rev, *c.leaves] for c in msg.changes
-                     if (wanted is None or c.doc_id in wanted)
-                     and (c.leaves or (c.doc_id, c.rev) not in handled)}
+            got, had = await self._store_inline(msg) if msg.inline else (None, 0)
+            if got is not None and wanted is None and got.covers(msg.changes):
+                asked = {}  # every entry's one revision came inline (most of a first pull)
+            else:
+                handled = set() if got is None else got.handled
+                asked = {c.doc_id: [c.rev, *c.leaves] for c in msg.changes
+                         if (wanted is None or c.doc_id in wanted)
+                         and (c.leaves or (c.doc_id, c.rev) not in handled)}
             diff = await run_db(self.db, len(asked) <= SMALL, self.db.revs_diff,
                                 asked) if asked else {}
             # Still "diffing" until the answer is made: what the store worker finishes
             # meanwhile must not be asked for again on the strength of `diff`.
-            recent = self.stored_meanwhile | handled if self.stored_meanwhile else handled
+            recent: set[DocRev] = set()
+            if diff:
+                recent = self.stored_meanwhile | (set() if got is None else got.handled)
         finally:
             self.diffing = False
             self.stored_meanwhile = set()
@@ -272,17 +278,17 @@ class ClientSession:
         self.pull_idle = False
         self.set_status()
 
-    async def _store_inline(self, msg: Changes) -> tuple[set[DocRev], int]:
-        """Store the frame's inline revisions we lack; returns those dealt with (the
-        rest, if any, are asked for as usual) and how many we did not need (held or
-        already coming: the server's cue to stop inlining). Stored before the frame
-        is answered, so its checkpoint never runs ahead of them."""
+    async def _store_inline(self, msg: Changes) -> tuple[InlineStored, int]:
+        """Store the frame's inline revisions we lack; returns what became of them (the
+        rest of the frame, if any, is asked for as usual) and how many we did not need
+        (held or already coming: the server's cue to stop inlining). Stored before the
+        frame is answered, so its checkpoint never runs ahead of them."""
         inflight, meanwhile = self.pull_inflight, self.stored_meanwhile
         picked = pick(msg.inline, self.config.doc_ids,
                       (lambda k: k in inflight or k in meanwhile)
                       if inflight or meanwhile else None)
         if not picked:
-            return set(), len(msg.inline)
+            return InlineStored(), len(msg.inline)
         if self.config.mode.pushes:
             self.push.echo.update(r.key for r in picked)  # noted before the push feed wakes
         got = await store_inline(self.link, self.db, picked, self.receiver.accept)
@@ -291,11 +297,10 @@ class ClientSession:
                 self.event((rev.doc_id, rev.rev), Direction.PULL, rev.deleted)
         for key, reason in got.failed:
             self.event(key, Direction.PULL, error=reason)
-        handled = got.handled
         counted = len(got.stored) + len(got.failed)
         self.total += counted
         self.done += counted
-        return handled, len(msg.inline) - len(picked) + len(got.held)
+        return got, len(msg.inline) - len(picked) + len(got.held)
 
     async def _on_revs(self, msg: Revs) -> None:
         if self.config.mode.pushes:

@@ -11,7 +11,8 @@ lacks (asked for again).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Container, Iterable
+from collections import deque
+from collections.abc import Callable, Collection, Container, Iterable
 from dataclasses import dataclass, field
 from itertools import islice
 from typing import Any, Generic, TypeVar
@@ -70,6 +71,29 @@ class _Recent(Generic[K, V]):
             self.items = dict(islice(items.items(), len(items) - self.bound, None))
 
 
+_NOTHING: frozenset[DocRev] = frozenset()
+
+
+class _Frames:
+    """Whole sets of keys (bulk push frames'), kept as they came rather than copied
+    key by key into a `_Recent`: the newest sets holding at least `bound` keys in all."""
+
+    def __init__(self, bound: int = _RECENT) -> None:
+        self.bound = bound
+        self.sets: deque[frozenset[DocRev]] = deque()
+        self.size = 0
+
+    def add(self, keys: frozenset[DocRev]) -> None:
+        self.sets.append(keys)
+        self.size += len(keys)
+        while self.size - len(self.sets[0]) >= self.bound:
+            self.size -= len(self.sets.popleft())
+
+    def among(self, keys: list[DocRev]) -> set[DocRev]:
+        """Which of `keys` are held (a loop in C per set)."""
+        return set().union(*[s.intersection(keys) for s in self.sets])
+
+
 class InlineSender:
     """The server's side: which revisions of a changes frame to send inline.
 
@@ -101,6 +125,7 @@ class InlineSender:
         self.answered = anyio.Event()
         self.offered: dict[int, tuple[int, int]] = {}  # changes id -> (revs named, inline)
         self.known: _Recent[DocRev, None] = _Recent()  # not to inline: it has or gets them
+        self.pushed = _Frames()  # not to inline either: bulk pushes the client made
         self.held: _Recent[str, str] = _Recent()  # doc id -> a revision the client holds
         self.asked: _Recent[DocRev, None] = _Recent()  # asked for in a missing frame
         self.pending: dict[int, tuple[DocRev, ...]] = {}  # changes id -> its inline revs
@@ -110,12 +135,13 @@ class InlineSender:
             self.known.put(key, None)
             self.held.put(key[0], key[1])
 
-    def note_pushed(self, revs: list[Revision]) -> None:
-        """Revisions the client pushed to us (and we stored)."""
+    def note_pushed(self, revs: list[Revision], keys: Collection[DocRev]) -> None:
+        """Revisions the client pushed to us (and we stored), and their `keys`."""
         if self.enabled and len(revs) <= _TRACKED:
             self._hold((r.doc_id, r.rev) for r in revs)
-        elif self.bulk:  # not to send back in a bulk frame of ours
-            self.known.put_many([(r.doc_id, r.rev) for r in revs], None)
+        elif self.bulk and keys:  # not to send back in a bulk frame of ours
+            # The frame's own set of keys when it was stored whole: no tuple per revision.
+            self.pushed.add(keys if isinstance(keys, frozenset) else frozenset(keys))
 
     def note_delivered(self, _batch: int, keys: list[DocRev]) -> None:
         """Revisions of a revs frame the client acknowledged (RevisionSender's hook)."""
@@ -178,6 +204,9 @@ class InlineSender:
         budget = MAX_INLINE_FRAME - ENVELOPE_BOUND - sum(entry_bound(c) for c in entries)
         known = self.known.items
         keys = [(c.doc_id, c.rev) for c in entries if (c.doc_id, c.rev) not in known]
+        if self.pushed.sets:
+            pushed = self.pushed.among(keys)
+            keys = [k for k in keys if k not in pushed]
         if budget <= 0 or not keys:
             return ()
         out = []
@@ -215,6 +244,7 @@ class InlineSender:
         """Blocking (a store read): `for_bulk`'s work, and the keys of what it inlines."""
         known = self.known.items
         keys = [(c.doc_id, c.rev) for c in entries]
+        pushed = self.pushed.among(keys) if self.pushed.sets else _NOTHING
         budget = self.bulk_budget - ENVELOPE_BOUND
         out: list[RevisionData] = []
         sent: list[DocRev] = []
@@ -224,7 +254,7 @@ class InlineSender:
             budget -= entry_bound(change)
             if budget < 0:  # (a tiny frame limit) the entries alone fill the frame
                 return (tuple(out), i, sent) if out else ((), len(entries), [])
-            if found is None or key in known:
+            if found is None or key in known or key in pushed:
                 continue
             deleted, packed, history = found
             if packed is None or len(packed) > INLINE_BODY_MAX or _BLOB_KEY in packed:
@@ -263,6 +293,14 @@ class InlineStored:
     def handled(self) -> set[DocRev]:
         return ({(r.doc_id, r.rev) for r in self.stored} | {key for key, _ in self.failed}
                 | set(self.held))
+
+    def covers(self, changes: tuple[Change, ...]) -> bool:
+        """Were all of these entries' revisions handled (none has other leaves, and one
+        revision came inline for each)? Counts suffice, without a key per revision:
+        the frame's inline revisions are distinct and each is one its entries name
+        (checked on receipt), and what is handled is a part of them."""
+        return (len(self.stored) + len(self.failed) + len(self.held) == len(changes)
+                and not any(c.leaves for c in changes))
 
 
 def pick(inline: tuple[RevisionData, ...], wanted: Container[str] | None,

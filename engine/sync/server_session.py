@@ -251,7 +251,7 @@ class _Server:
                 if self.diffing:
                     self.stored_meanwhile.update(stored)
                 self.awaiting.difference_update(stored)
-                self.inline.note_pushed(received.stored)
+                self.inline.note_pushed(received.stored, stored)
                 self.awaiting.difference_update(key for key, _ in received.failed)
                 self.awaiting.difference_update(msg.gone)
                 self._mark_push()

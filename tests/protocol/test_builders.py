@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 
 from engine.protocol import Answer, Proposed, RevisionData, encode
+from engine.protocol.splice import encode_message
 from engine.protocol.trusted import slot_setters
-from engine.protocol.wire import encode_message, to_wire
+from engine.protocol.wire import to_wire
 from tests.protocol.pair import ConnectionPair
 from tests.protocol.test_batch import R, _asked_for, _rev
 
@@ -37,3 +38,23 @@ def test_a_received_frames_keys_are_known_until_it_is_acked() -> None:
     pair.client.receive(frame)
     assert pair.client.received_keys(50) == {("doc-0", R[0]), ("doc-2", R[0])}
     assert pair.client.received_keys(51) == frozenset()
+
+
+def test_entries_built_as_open_twins_equal_those_built_checked() -> None:
+    from engine.protocol import Change
+    from engine.protocol.trusted import _OpenChange, _OpenRevisionData, open_twin
+
+    data = object.__new__(_OpenRevisionData)
+    data.doc_id, data.rev, data.deleted, data.history = "doc", R[1], False, (R[1], R[0])
+    data.body, data.base, data.delta, data.packed = {"n": 1}, None, None, None
+    data.__class__ = RevisionData
+    assert data == RevisionData("doc", R[1], False, (R[1], R[0]), {"n": 1})
+    assert type(data) is RevisionData
+    with pytest.raises(AttributeError):
+        data.rev = R[0]  # frozen again, as any RevisionData
+    entry = object.__new__(_OpenChange)
+    entry.seq, entry.doc_id, entry.rev, entry.deleted, entry.leaves = 3, "doc", R[0], True, ()
+    entry.__class__ = Change
+    assert entry == Change(3, "doc", R[0], True, ())
+    with pytest.raises(TypeError, match="slotted"):
+        open_twin(ConnectionPair)  # no slots: nothing to share a layout with

@@ -190,7 +190,7 @@ def test_packed_bodies_go_out_as_the_same_frame_a_body_would(count: int) -> None
     import msgpack
 
     from engine.protocol import encode, to_wire
-    from engine.protocol.wire import encode_message
+    from engine.protocol.splice import encode_message
 
     bodies = [{"n": i, "name": f"item {i}", "tags": ["a", {"b": None}]} for i in range(count)]
     full = Revs(9, 3, tuple(RevisionData(f"d{i}", R1, False, (R1,), body=b)
