@@ -9,6 +9,7 @@ the mutex is let go, so no reader ever sees an unsaved write.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -16,6 +17,7 @@ from engine.errors import StorageFailedError, StoreError
 from engine.store import overlap
 from engine.store.index import Index
 from engine.store.journal import scan
+from engine.store.records import RevRecords
 
 if TYPE_CHECKING:
     from engine.store.database import Database
@@ -32,22 +34,30 @@ def commit(db: Database, items: list[Item]) -> None:
         last = len(items) - 1
         records = [journal.encode(kind, i < last, fields, body)
                    for i, (kind, fields, body) in enumerate(items)]
-    if len(records) >= overlap.MIN_RECORDS:
-        _commit_overlapped(db, items, records)
-        return
-    try:
-        offsets = journal.append(records)
-    except StorageFailedError:
-        db._failed = True
-        raise
-    index_batch(db, items, offsets, records)
+    _write(db, records, len(records), partial(_index_from, db, items, records))
 
 
-def _commit_overlapped(db: Database, items: list[Item], records: list[bytes]) -> None:
+def commit_revs(db: Database, batch: RevRecords) -> None:
+    """`commit` for a batch of revision records built by RevRecords."""
+    index = db._index
+    _write(db, [batch.finish()], batch.count, partial(index.add_revs, batch.entries))
+
+
+def _write(db: Database, records: list[bytes], count: int,
+           index: Callable[[int], None]) -> None:
+    """Append records (`count` of them) and index them: `index(offset of the first)`."""
     journal = db._journal
+    if count < overlap.MIN_RECORDS:
+        try:
+            offsets = journal.append(records)
+        except StorageFailedError:
+            db._failed = True
+            raise
+        index(offsets[0])
+        return
     before = journal.end
     helper = overlap.borrow()
-    job = partial(_index_from, db, items, records, before)
+    job = partial(index, before)
     try:
         journal.append(records, partial(helper.start, job))
     except BaseException as err:
@@ -81,7 +91,7 @@ def index_batch(db: Database, items: list[Item], offsets: list[int],
 
 
 def _index_from(db: Database, items: list[Item], records: list[bytes], start: int) -> None:
-    """`index_batch` for records appended at `start` (on the helper thread)."""
+    """`index_batch` for records appended at `start`."""
     offsets = []
     for rec in records:
         offsets.append(start)
