@@ -13,11 +13,13 @@ from collections.abc import Callable
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
+import msgpack
+
 from engine.errors import StorageFailedError, StoreError
 from engine.store import overlap
 from engine.store.index import Index
 from engine.store.journal import scan
-from engine.store.records import RevRecords
+from engine.store.records import build
 
 if TYPE_CHECKING:
     from engine.store.database import Database
@@ -37,10 +39,11 @@ def commit(db: Database, items: list[Item]) -> None:
     _write(db, records, len(records), partial(_index_from, db, items, records))
 
 
-def commit_revs(db: Database, batch: RevRecords) -> None:
-    """`commit` for a batch of revision records built by RevRecords."""
+def commit_revs(db: Database, rows: list[Any], packer: msgpack.Packer) -> None:
+    """`commit` for revision records given as `records.build` takes them."""
+    data, spans = build(packer, rows)
     index = db._index
-    _write(db, [batch.finish()], batch.count, partial(index.add_revs, batch.entries))
+    _write(db, [data], len(spans) // 2, partial(index.add_revs, rows, spans))
 
 
 def _write(db: Database, records: list[bytes], count: int,

@@ -14,7 +14,7 @@ from bisect import bisect_right
 from typing import Any
 
 from engine.store.journal import Record
-from engine.store.records import ENTRY_FIELDS
+from engine.store.records import ROW
 from engine.store.revs import Loc, RevTree, SoloTree, Tree
 
 FORMAT = 1
@@ -71,7 +71,9 @@ class Index:
         tree = self.docs.get(doc_id)
         if tree is None and not ancestors:
             # The common case (a new document's first revision), kept lean for fast opens.
-            self.docs[doc_id] = SoloTree(rev, int(rev[:rev.index("-")]), bool(deleted), loc, seq)
+            offset, length = (-1, 0) if loc is None else loc
+            self.docs[doc_id] = SoloTree(rev, int(rev[:rev.index("-")]), bool(deleted),
+                                         offset, length, seq)
             self.by_seq[seq] = doc_id
             self.seq_log.append(seq)
             if seq > self.update_seq:
@@ -104,18 +106,19 @@ class Index:
         if seq > self.update_seq:
             self.update_seq = seq
 
-    def add_revs(self, entries: list[Any], start: int) -> None:
-        """`add_rev` for each revision record of a batch written at `start` (RevRecords'
-        entries: body offsets count from there). New documents' first revisions, the bulk of a
-        first sync, are indexed inline: a call each would cost a fifth more."""
+    def add_revs(self, rows: list[Any], spans: list[int], start: int) -> None:
+        """`add_rev` for each record of a batch `records.build` made from `rows` and
+        written at `start` (its `spans` count from there). New documents' first
+        revisions, the bulk of a first sync, are indexed inline: a call each costs more."""
         docs, by_seq, log_seq = self.docs, self.by_seq, self.seq_log.append
-        for seq, doc_id, rev, ancestors, deleted, offset, length in zip(
-                *[iter(entries)] * ENTRY_FIELDS, strict=True):
+        fields, where = iter(rows), iter(spans)  # (ROW, then 2 values a record)
+        for seq, doc_id, rev, ancestors, deleted, _, offset, length in zip(
+                *[fields] * ROW, *[where] * 2, strict=True):
             if ancestors or doc_id in docs:
                 self.add_rev(seq, doc_id, rev, ancestors, deleted, (start + offset, length))
                 continue
             docs[doc_id] = SoloTree(rev, int(rev[:rev.index("-")]), deleted,
-                                    (start + offset, length), seq)
+                                    start + offset, length, seq)
             by_seq[seq] = doc_id
             log_seq(seq)
             if seq > self.update_seq:

@@ -18,7 +18,6 @@ from engine.errors import ConflictError, NotFoundError, UsageError
 from engine.store import revs
 from engine.store.commit import commit_revs
 from engine.store.journal import pack_body, unpack_body
-from engine.store.records import RevRecords
 from engine.store.resolution import RESOLUTIONS_ID, Resolution, with_record
 from engine.store.revs import Revision
 from engine.store.verify import check_doc_ids, check_revs, matches
@@ -98,11 +97,12 @@ def get_packed(db: Database, keys: list[tuple[str, str]]
                 out.append(None)
                 continue
             data = None
-            if node.loc is not None:
+            loc = node.loc  # (once: a SoloTree makes it anew each time)
+            if loc is not None:
                 # Bulk reads bypass the LRU: they would only evict what single reads reuse.
-                data = cache.get(node.loc[0])
+                data = cache.get(loc[0])
                 if data is None:
-                    wanted.append((*node.loc, len(out)))
+                    wanted.append((*loc, len(out)))
             history = [rev] if node.parent is None else tree.history(rev, max_history)
             out.append((node.deleted, data, history))
         for i, data in _read_bodies(db, wanted):
@@ -159,8 +159,7 @@ def put_revisions(db: Database, revisions: list[Revision], source: str | None = 
     for r, was_held in zip(revisions, known, strict=True):
         prepared += (None, None, None) if was_held else _prepare(r, max_history, pack)
     with db._writing():
-        batch = RevRecords(packer)
-        add = batch.add
+        rows: list[Any] = []  # records.ROW values per record to write
         # Documents this batch creates, with the rev it gives each; a second rev of one
         # (or any rev of a stored one) is noted in `seen`, its document in `touched`.
         created: dict[str, str] = {}
@@ -194,15 +193,15 @@ def put_revisions(db: Database, revisions: list[Revision], source: str | None = 
                 ancestors, refs, packed = _prepare(r, max_history, pack)
             if refs:
                 db._require_refs(refs)
-            add(seq, doc_id, rev, ancestors, r.deleted, packed)
+            rows += (seq, doc_id, rev, ancestors, r.deleted, packed)
             seq += 1
-        if batch.count:
-            commit_revs(db, batch)
+        if rows:
+            commit_revs(db, rows, packer)
         docs = db._index.docs
         # (A document created by one revision of this batch has no conflict.)
         conflicted = [d for d in dict.fromkeys(touched)
                       if len(docs[d].leafs) > 1 and docs[d].conflicts()]
-    if batch.count:
+    if rows:
         db._notify()
     if db.resolver is not None and conflicted:
         db._context.source = source  # per thread: the resolver's resolve() reads it

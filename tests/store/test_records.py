@@ -6,8 +6,8 @@ import msgpack
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine.store.journal import HEADER, encode
-from engine.store.records import ENTRY_FIELDS, RevRecords
+from engine.store.journal import encode
+from engine.store.records import build
 
 Record = tuple[int, str, str, list[str], bool, bytes]
 _REV = st.from_regex(r"[1-9][0-9]{0,3}-[0-9a-f]{32}", fullmatch=True)
@@ -23,20 +23,18 @@ _RECORD = st.tuples(
 
 
 @settings(max_examples=100, deadline=None)
-@given(records=st.lists(_RECORD, min_size=1, max_size=6))
+@given(records=st.lists(_RECORD, max_size=6))
 def test_built_records_are_the_bytes_encode_gives(records: list[Record]) -> None:
-    batch = RevRecords(msgpack.Packer(use_bin_type=True))
-    for seq, doc_id, rev, ancestors, deleted, body in records:
-        batch.add(seq, doc_id, rev, ancestors, deleted, body)
+    data, spans = build(msgpack.Packer(use_bin_type=True),
+                        [field for record in records for field in record])
     last = len(records) - 1
     expected = [encode("R", i < last, seq, doc_id, rev, ancestors, deleted, body=body)
                 for i, (seq, doc_id, rev, ancestors, deleted, body) in enumerate(records)]
-    assert batch.count == len(records)
-    assert batch.finish() == b"".join(expected)
-    # and each entry says where its body lies in those bytes
-    starts = [sum(map(len, expected[:i])) for i in range(len(expected))]
-    for i, (start, record) in enumerate(zip(starts, expected, strict=True)):
-        offset, length = batch.entries[i * ENTRY_FIELDS + 5:i * ENTRY_FIELDS + 7]
-        assert length == len(records[i][5])
-        assert offset + length == start + len(record)
-        assert HEADER.unpack_from(record)[0] == len(record) - HEADER.size
+    assert data == b"".join(expected)
+    # and each span says where its record's body lies in those bytes
+    end = 0
+    for i, record in enumerate(expected):
+        end += len(record)
+        offset, length = spans[2 * i:2 * i + 2]
+        assert length == len(records[i][5]) and offset + length == end
+    assert len(spans) == 2 * len(records)

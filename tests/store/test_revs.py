@@ -252,7 +252,7 @@ def test_a_body_that_contains_itself_has_no_rev_id() -> None:
 @pytest.mark.parametrize("deleted", [False, True])
 def test_a_first_revision_alone_answers_like_a_tree_of_one(deleted: bool) -> None:
     rev = make_rev_id(None, deleted, {"v": 1})
-    solo = SoloTree(rev, 1, deleted, (100, 20), seq=7)
+    solo = SoloTree(rev, 1, deleted, 100, 20, seq=7)
     tree = RevTree()
     tree.graft(rev, [], deleted, (100, 20))
     tree.seq = 7
