@@ -87,7 +87,7 @@ def index_batch(db: Database, items: list[Item], offsets: list[int],
         end = off + len(rec)
         if kind == "R":  # [seq, doc id, rev, ancestors, deleted]
             index.add_rev(fields[0], fields[1], fields[2], fields[3], fields[4],
-                          None if body is None else (end - len(body), len(body)))
+                          -1 if body is None else end - len(body), 0 if body is None else len(body))
         else:
             body_len = -1 if body is None else len(body)
             index.apply([([kind, False, *fields, body], end - max(body_len, 0), body_len)])

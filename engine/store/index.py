@@ -49,7 +49,7 @@ class Index:
             kind = fields[0]
             if kind == "R":
                 self.add_rev(fields[2], fields[3], fields[4], fields[5], fields[6],
-                             None if body_len < 0 else (body_off, body_len))
+                             body_off if body_len >= 0 else -1, body_len)
             elif kind == "L":
                 if body_len < 0:
                     self.locals.pop(fields[2], None)
@@ -66,12 +66,12 @@ class Index:
                 self.update_seq = max(self.update_seq, fields[3])
 
     def add_rev(self, seq: Any, doc_id: Any, rev: Any, ancestors: Any, deleted: Any,
-                loc: Loc | None) -> None:
-        """Index one revision record (fields as read from the journal, hence Any)."""
+                offset: int, length: int) -> None:
+        """Index one revision record (fields as read from the journal, hence Any) whose
+        body lies at `offset`, `length` bytes long (offset -1: it has none)."""
         tree = self.docs.get(doc_id)
         if tree is None and not ancestors:
             # The common case (a new document's first revision), kept lean for fast opens.
-            offset, length = (-1, 0) if loc is None else loc
             self.docs[doc_id] = SoloTree(rev, int(rev[:rev.index("-")]), bool(deleted),
                                          offset, length, seq)
             self.by_seq[seq] = doc_id
@@ -89,7 +89,7 @@ class Index:
             if type(tree) is SoloTree:
                 tree = self.docs[doc_id] = tree.grown()
             assert type(tree) is RevTree
-            tree.graft(rev, ancestors, bool(deleted), loc)
+            tree.graft(rev, ancestors, bool(deleted), None if offset < 0 else (offset, length))
             if len(tree.nodes) > 1:
                 unbodied: list[tuple[str, Loc]] = []
                 tree.trim(self.max_history, self.max_bodies, unbodied)
@@ -115,7 +115,7 @@ class Index:
         for seq, doc_id, rev, ancestors, deleted, _, offset, length in zip(
                 *[fields] * ROW, *[where] * 2, strict=True):
             if ancestors or doc_id in docs:
-                self.add_rev(seq, doc_id, rev, ancestors, deleted, (start + offset, length))
+                self.add_rev(seq, doc_id, rev, ancestors, deleted, start + offset, length)
                 continue
             docs[doc_id] = SoloTree(rev, int(rev[:rev.index("-")]), deleted,
                                     start + offset, length, seq)
