@@ -1,10 +1,9 @@
-"""Revision records of a big batch encoded in one tight loop, straight into one buffer.
+"""Revision records for put_revisions' batches, encoded in one tight loop.
 
-The bytes are those `Journal.encode("R", more, [seq, doc id, rev, ancestors, deleted],
-body)` gives each record in turn (a batch of them as `commit` writes it); what goes
-is the per-record Python around it (an item list each, a method call each), and the
-inputs come as one flat list, since a tuple each would stay for the cyclic GC to
-count and scan until the batch is written.
+The same bytes `commit` writes for the same records (`Journal.encode` of each, the
+last with more=False), without its per-record item lists and method calls. The
+input is one flat list, not a tuple per record: those would stay for the cyclic
+GC to count and scan until the batch is written.
 """
 
 from __future__ import annotations
