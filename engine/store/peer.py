@@ -157,7 +157,15 @@ def put_revisions(db: Database, revisions: list[Revision], source: str | None = 
     # for the cyclic GC to scan while the batch is written.
     prepared: list[Any] = []
     for r, was_held in zip(revisions, known, strict=True):
-        prepared += (None, None, None) if was_held else _prepare(r, max_history, pack)
+        if was_held:
+            prepared += (None, None, None)
+        elif (type(r) is PeerRevision and len(r.history) == 1 and r.body is not None
+              and r.rev[:2] == "1-" and matches(r.rev, None, r.deleted, r.body)):
+            # A first revision that checks out (most of a first sync): `_prepare`'s
+            # answer, without a call for each.
+            prepared += (_NO_ANCESTORS, [] if r.deleted else r.refs, pack(r.body))
+        else:
+            prepared += _prepare(r, max_history, pack)
     with db._writing():
         rows: list[Any] = []  # records.ROW values per record to write
         # Documents this batch creates, with the rev it gives each; a second rev of one
