@@ -47,39 +47,37 @@ def encoded_canonical(parent: str | None, deleted: bool, body: dict[str, Any]) -
 def flat_canonical(parent: str, deleted: bool, body: dict[str, Any]) -> bytes | None:
     """`canonical` for a body of strings, ints, booleans and nulls with nothing to
     escape (None for anything else). json's C encoder scans each string character by
-    character for escapes; here one bytes.translate over all the text does (a 1 KB
-    body: ~1.5 us less)."""
+    character for escapes; here the text is built as one str, encoded once, and one
+    bytes.translate over it finds anything JSON would escape: deleting quotes,
+    backslashes and control characters must remove exactly the quotes placed here."""
     if type(deleted) is not bool or type(parent) is not str:
         return None
+    members = []
+    quotes = 2  # the parent's
     try:
-        head = parent.encode()
-        out = [b'["', head, b'",true,{' if deleted else b'",false,{']
-        texts = [head]
-        first = True
         for key in sorted(body):
             if type(key) is not str:
                 return None
             value = body[key]
             kind = type(value)
-            name = key.encode()
-            texts.append(name)
             if kind is str:
-                text = value.encode()
-                texts.append(text)
-                out += (b'"' if first else b',"', name, b'":"', text, b'"')
-            elif kind is int:
-                out += (b'"' if first else b',"', name, b'":', b"%d" % value)
-            elif kind is bool or value is None:
-                out += (b'"' if first else b',"', name,
-                        b'":true' if value is True else b'":false' if value is False
-                        else b'":null')
+                members.append(f'"{key}":"{value}"')
+                quotes += 4
+                continue
+            if kind is int:  # (exact int: bool and IntEnum print differently)
+                members.append(f'"{key}":{value!r}')
+            elif value is True:
+                members.append(f'"{key}":true')
+            elif value is False:
+                members.append(f'"{key}":false')
+            elif value is None:
+                members.append(f'"{key}":null')
             else:
                 return None
-            first = False
-    except (UnicodeEncodeError, TypeError):  # a surrogate; a key that is not a string
+            quotes += 2
+        data = f'["{parent}",{"true" if deleted else "false"},{{{",".join(members)}}}]'.encode()
+    except (UnicodeEncodeError, TypeError, ValueError):  # a surrogate; keys that don't
+        return None  # sort; an int too long to print (json refuses it too)
+    if len(data.translate(None, _ESCAPED)) != len(data) - quotes:
         return None
-    checked = b"".join(texts)
-    if len(checked.translate(None, _ESCAPED)) != len(checked):
-        return None
-    out.append(b"}]")
-    return b"".join(out)
+    return data

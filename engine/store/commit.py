@@ -9,13 +9,17 @@ the mutex is let go, so no reader ever sees an unsaved write.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
 from typing import TYPE_CHECKING, Any
+
+import msgpack
 
 from engine.errors import StorageFailedError, StoreError
 from engine.store import overlap
 from engine.store.index import Index
 from engine.store.journal import scan
+from engine.store.records import build
 
 if TYPE_CHECKING:
     from engine.store.database import Database
@@ -32,22 +36,31 @@ def commit(db: Database, items: list[Item]) -> None:
         last = len(items) - 1
         records = [journal.encode(kind, i < last, fields, body)
                    for i, (kind, fields, body) in enumerate(items)]
-    if len(records) >= overlap.MIN_RECORDS:
-        _commit_overlapped(db, items, records)
-        return
-    try:
-        offsets = journal.append(records)
-    except StorageFailedError:
-        db._failed = True
-        raise
-    index_batch(db, items, offsets, records)
+    _write(db, records, len(records), partial(_index_from, db, items, records))
 
 
-def _commit_overlapped(db: Database, items: list[Item], records: list[bytes]) -> None:
+def commit_revs(db: Database, rows: list[Any], packer: msgpack.Packer) -> None:
+    """`commit` for revision records given as `records.build` takes them."""
+    data, spans = build(packer, rows)
+    index = db._index
+    _write(db, [data], len(spans) // 2, partial(index.add_revs, rows, spans))
+
+
+def _write(db: Database, records: list[bytes], count: int,
+           index: Callable[[int], None]) -> None:
+    """Append records (`count` of them) and index them: `index(offset of the first)`."""
     journal = db._journal
+    if count < overlap.MIN_RECORDS:
+        try:
+            offsets = journal.append(records)
+        except StorageFailedError:
+            db._failed = True
+            raise
+        index(offsets[0])
+        return
     before = journal.end
     helper = overlap.borrow()
-    job = partial(_index_from, db, items, records, before)
+    job = partial(index, before)
     try:
         journal.append(records, partial(helper.start, job))
     except BaseException as err:
@@ -74,14 +87,14 @@ def index_batch(db: Database, items: list[Item], offsets: list[int],
         end = off + len(rec)
         if kind == "R":  # [seq, doc id, rev, ancestors, deleted]
             index.add_rev(fields[0], fields[1], fields[2], fields[3], fields[4],
-                          None if body is None else (end - len(body), len(body)))
+                          -1 if body is None else end - len(body), 0 if body is None else len(body))
         else:
             body_len = -1 if body is None else len(body)
             index.apply([([kind, False, *fields, body], end - max(body_len, 0), body_len)])
 
 
 def _index_from(db: Database, items: list[Item], records: list[bytes], start: int) -> None:
-    """`index_batch` for records appended at `start` (on the helper thread)."""
+    """`index_batch` for records appended at `start`."""
     offsets = []
     for rec in records:
         offsets.append(start)

@@ -14,6 +14,7 @@ from bisect import bisect_right
 from typing import Any
 
 from engine.store.journal import Record
+from engine.store.records import ROW
 from engine.store.revs import Loc, RevTree, SoloTree, Tree
 
 FORMAT = 1
@@ -48,7 +49,7 @@ class Index:
             kind = fields[0]
             if kind == "R":
                 self.add_rev(fields[2], fields[3], fields[4], fields[5], fields[6],
-                             None if body_len < 0 else (body_off, body_len))
+                             body_off if body_len >= 0 else -1, body_len)
             elif kind == "L":
                 if body_len < 0:
                     self.locals.pop(fields[2], None)
@@ -65,12 +66,14 @@ class Index:
                 self.update_seq = max(self.update_seq, fields[3])
 
     def add_rev(self, seq: Any, doc_id: Any, rev: Any, ancestors: Any, deleted: Any,
-                loc: Loc | None) -> None:
-        """Index one revision record (fields as read from the journal, hence Any)."""
+                offset: int, length: int) -> None:
+        """Index one revision record (fields as read from the journal, hence Any) whose
+        body lies at `offset`, `length` bytes long (offset -1: it has none)."""
         tree = self.docs.get(doc_id)
         if tree is None and not ancestors:
             # The common case (a new document's first revision), kept lean for fast opens.
-            self.docs[doc_id] = SoloTree(rev, int(rev[:rev.index("-")]), bool(deleted), loc, seq)
+            self.docs[doc_id] = SoloTree(rev, int(rev[:rev.index("-")]), bool(deleted),
+                                         offset, length, seq)
             self.by_seq[seq] = doc_id
             self.seq_log.append(seq)
             if seq > self.update_seq:
@@ -86,7 +89,7 @@ class Index:
             if type(tree) is SoloTree:
                 tree = self.docs[doc_id] = tree.grown()
             assert type(tree) is RevTree
-            tree.graft(rev, ancestors, bool(deleted), loc)
+            tree.graft(rev, ancestors, bool(deleted), None if offset < 0 else (offset, length))
             if len(tree.nodes) > 1:
                 unbodied: list[tuple[str, Loc]] = []
                 tree.trim(self.max_history, self.max_bodies, unbodied)
@@ -102,6 +105,26 @@ class Index:
                 self.log_sorted = False
         if seq > self.update_seq:
             self.update_seq = seq
+
+    def add_revs(self, rows: list[Any], spans: list[int], start: int) -> None:
+        """`add_rev` for each record of a batch `records.build` made from `rows` and
+        written at `start` (its `spans` count from there). New documents' first
+        revisions, the bulk of a first sync, are indexed inline: a call each costs more."""
+        docs, by_seq, log_seq = self.docs, self.by_seq, self.seq_log.append
+        fields, where = iter(rows), iter(spans)  # (ROW, then 2 values a record)
+        for seq, doc_id, rev, ancestors, deleted, _, offset, length in zip(
+                *[fields] * ROW, *[where] * 2, strict=True):
+            if ancestors or doc_id in docs:
+                self.add_rev(seq, doc_id, rev, ancestors, deleted, start + offset, length)
+                continue
+            docs[doc_id] = SoloTree(rev, int(rev[:rev.index("-")]), deleted,
+                                    start + offset, length, seq)
+            by_seq[seq] = doc_id
+            log_seq(seq)
+            if seq > self.update_seq:
+                self.update_seq = seq
+            else:
+                self.log_sorted = False
 
     def seqs_after(self, since: int, limit: int | None) -> list[int]:
         """The live seqs after `since`, ascending, at most `limit` of them."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -15,6 +16,7 @@ import msgpack
 
 from engine.errors import ConflictError, NotFoundError, UsageError
 from engine.store import revs
+from engine.store.commit import commit_revs
 from engine.store.journal import pack_body, unpack_body
 from engine.store.resolution import RESOLUTIONS_ID, Resolution, with_record
 from engine.store.revs import Revision
@@ -26,6 +28,9 @@ if TYPE_CHECKING:
 Item = tuple[str, list[Any], bytes | None]  # (record kind, fields, body) for Database._commit
 # pack_body's encoding, with a packer made once; one per thread, as a Packer keeps state.
 _PACKERS = threading.local()
+# The ancestors of a first revision; shared (never changed) as one for each would stay
+# for the cyclic GC to scan until its batch is indexed.
+_NO_ANCESTORS: list[str] = []
 
 
 @dataclass(slots=True)
@@ -92,11 +97,12 @@ def get_packed(db: Database, keys: list[tuple[str, str]]
                 out.append(None)
                 continue
             data = None
-            if node.loc is not None:
+            loc = node.loc  # (once: a SoloTree makes it anew each time)
+            if loc is not None:
                 # Bulk reads bypass the LRU: they would only evict what single reads reuse.
-                data = cache.get(node.loc[0])
+                data = cache.get(loc[0])
                 if data is None:
-                    wanted.append((*node.loc, len(out)))
+                    wanted.append((*loc, len(out)))
             history = [rev] if node.parent is None else tree.history(rev, max_history)
             out.append((node.deleted, data, history))
         for i, data in _read_bodies(db, wanted):
@@ -139,43 +145,71 @@ def put_revisions(db: Database, revisions: list[Revision], source: str | None = 
     """Insert revisions from a peer (named `source` in resolution notes), with their
     ancestry, as one durable batch. Appends to `held` the (doc id, rev id) of each
     revision the store already held (decided under the write lock, so exact)."""
+    max_history = db.max_history
     with db._reading():  # (catches up with other processes' writes first)
         docs = db._index.docs
         # Held already: not hashed nor packed (the lock below checks again).
         known = [(tree := docs.get(r.doc_id)) is not None and r.rev in tree
                  for r in revisions]
-    prepared = []
+    packer = _packer()
+    pack = packer.pack
+    # (ancestors, blob refs, packed body) of each revision, flat: a tuple each would stay
+    # for the cyclic GC to scan while the batch is written.
+    prepared: list[Any] = []
     for r, was_held in zip(revisions, known, strict=True):
-        prepared.append((r, None) if was_held else (r, _prepare(r, db.max_history)))
+        if was_held:
+            prepared += (None, None, None)
+        elif (type(r) is PeerRevision and len(r.history) == 1 and r.body is not None
+              and r.rev[:2] == "1-" and matches(r.rev, None, r.deleted, r.body)):
+            # A first revision that checks out (most of a first sync): `_prepare`'s
+            # answer, without a call for each.
+            prepared += (_NO_ANCESTORS, [] if r.deleted else r.refs, pack(r.body))
+        else:
+            prepared += _prepare(r, max_history, pack)
     with db._writing():
-        items: list[Item] = []
+        rows: list[Any] = []  # records.ROW values per record to write
+        # Documents this batch creates, with the rev it gives each; a second rev of one
+        # (or any rev of a stored one) is noted in `seen`, its document in `touched`.
+        created: dict[str, str] = {}
         seen: set[tuple[str, str]] = set()
         touched: list[str] = []
-        seq = db._seq()
+        first = seq = db._seq()
         docs = db._index.docs
-        for r, ready in prepared:
-            tree = docs.get(r.doc_id)
-            if tree is not None and r.rev in tree:
+        for r, ancestors, refs, packed in zip(revisions, prepared[0::3], prepared[1::3],
+                                              prepared[2::3], strict=True):
+            doc_id, rev = r.doc_id, r.rev
+            tree = docs.get(doc_id)
+            if tree is None:
+                made = created.get(doc_id)
+                if made is None:
+                    created[doc_id] = rev
+                elif made == rev or (doc_id, rev) in seen:
+                    continue
+                else:
+                    seen.add((doc_id, rev))
+                    touched.append(doc_id)
+            elif rev in tree:
                 if held is not None:
-                    held.append((r.doc_id, r.rev))
+                    held.append((doc_id, rev))
                 continue
-            if (r.doc_id, r.rev) in seen:
+            elif (doc_id, rev) in seen:
                 continue
-            if ready is None:  # held a moment ago, gone since (compacted away): rare
-                ready = _prepare(r, db.max_history)
-            ancestors, refs, packed = ready
+            else:
+                seen.add((doc_id, rev))
+                touched.append(doc_id)
+            if packed is None:  # held a moment ago, gone since (compacted away): rare
+                ancestors, refs, packed = _prepare(r, max_history, pack)
             if refs:
                 db._require_refs(refs)
-            seen.add((r.doc_id, r.rev))
-            touched.append(r.doc_id)
-            items.append(("R", [seq, r.doc_id, r.rev, ancestors, r.deleted], packed))
+            rows += (seq, doc_id, rev, ancestors, r.deleted, packed)
             seq += 1
-        if items:
-            db._commit(items)
+        if rows:
+            commit_revs(db, rows, packer)
         docs = db._index.docs
+        # (A document created by one revision of this batch has no conflict.)
         conflicted = [d for d in dict.fromkeys(touched)
                       if len(docs[d].leafs) > 1 and docs[d].conflicts()]
-    if items:
+    if rows:
         db._notify()
     if db.resolver is not None and conflicted:
         db._context.source = source  # per thread: the resolver's resolve() reads it
@@ -184,17 +218,17 @@ def put_revisions(db: Database, revisions: list[Revision], source: str | None = 
                 db.resolver(db, doc_id)
         finally:
             db._context.source = None
-    return [item[1][0] for item in items]
+    return list(range(first, seq))
 
 
-def _prepare(r: Revision, max_history: int
+def _prepare(r: Revision, max_history: int, pack: Callable[[Any], bytes]
              ) -> tuple[list[str], list[dict[str, Any]], bytes]:
     """A revision's checks (UsageError if it fails one), as (ancestors, blob references,
     packed body). Done before the write lock is taken, so other writers wait less."""
     body = r.body
     if type(r) is PeerRevision:
         # Ids and history were checked by engine.protocol, the body by its decoder.
-        ancestors = r.history[1:max_history]
+        ancestors = r.history[1:max_history] if len(r.history) > 1 else _NO_ANCESTORS
         refs = r.refs
     else:
         revs.check_doc_id(r.doc_id)
@@ -210,7 +244,7 @@ def _prepare(r: Revision, max_history: int
     elif r.rev[:2] == "1-":  # (with no parent known, only a first revision is checkable)
         if not matches(r.rev, None, r.deleted, body):
             raise UsageError(f"Revision {r.rev} of {r.doc_id!r} does not match its body.")
-    return ancestors, [] if r.deleted else refs, _packer().pack(body)
+    return ancestors, [] if r.deleted else refs, pack(body)
 
 
 def resolve(db: Database, doc_id: str, winner_body: dict[str, Any],

@@ -337,15 +337,27 @@ class SoloTree(Node):
     quicker to index, and fewer objects for the cyclic GC to walk. The index turns it
     into a RevTree when a second revision arrives; until then it answers like one."""
 
-    __slots__ = ("seq",)
+    # Where the body lies as two ints, not a `loc` tuple: one object less per document
+    # for the cyclic GC to count and scan (offset -1: no body kept).
+    __slots__ = ("seq", "offset", "length")
 
-    def __init__(self, rev: str, gen: int, deleted: bool, loc: Loc | None, seq: int) -> None:
+    def __init__(self, rev: str, gen: int, deleted: bool, offset: int, length: int,
+                 seq: int) -> None:
         self.rev = rev
         self.gen = gen
         self.parent = None
         self.deleted = deleted
-        self.loc = loc
+        self.offset = offset
+        self.length = length
         self.seq = seq
+
+    @property
+    def loc(self) -> Loc | None:
+        return None if self.offset < 0 else (self.offset, self.length)
+
+    @loc.setter
+    def loc(self, loc: Loc | None) -> None:
+        self.offset, self.length = (-1, 0) if loc is None else loc
 
     @property
     def nodes(self) -> dict[str, Node]:

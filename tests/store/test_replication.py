@@ -286,3 +286,20 @@ def test_threads_storing_the_same_revisions_each_store_or_hold_every_one(
     assert sum(len(held) for _, held in results) == 3 * len(revisions)
     assert all(len(seqs) + len(held) == len(revisions) for seqs, held in results)
     assert db.check() == []
+
+
+def test_a_batch_stores_each_revision_once_and_resolves_what_it_makes_conflict(
+        db: Database) -> None:
+    calls: list[str] = []
+    db.resolver = lambda database, doc_id: calls.append(doc_id)
+    news = [as_revision(f"n{i}", edits(1, tag=str(i))) for i in range(40)]
+    first, rival = as_revision("c", edits(1, tag="x")), as_revision("c", edits(1, tag="y"))
+    copy = Revision("c", first.rev, False, dict(first.body or {}), list(first.history))
+    batch = [*news[:20], first, first, copy, rival, rival, *news[20:], news[0]]
+    held: list[tuple[str, str]] = []
+    seqs = db.put_revisions(batch, held=held)
+    assert seqs == list(range(1, 43)) and held == []
+    assert sorted(db.leaves("c")) == sorted([first.rev, rival.rev])
+    assert calls == ["c"]  # the one document this batch left in conflict
+    assert [db.get(r.doc_id).rev for r in news] == [r.rev for r in news]  # type: ignore[union-attr]
+    assert db.check() == []

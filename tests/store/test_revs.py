@@ -252,7 +252,7 @@ def test_a_body_that_contains_itself_has_no_rev_id() -> None:
 @pytest.mark.parametrize("deleted", [False, True])
 def test_a_first_revision_alone_answers_like_a_tree_of_one(deleted: bool) -> None:
     rev = make_rev_id(None, deleted, {"v": 1})
-    solo = SoloTree(rev, 1, deleted, (100, 20), seq=7)
+    solo = SoloTree(rev, 1, deleted, 100, 20, seq=7)
     tree = RevTree()
     tree.graft(rev, [], deleted, (100, 20))
     tree.seq = 7
@@ -271,3 +271,12 @@ def test_a_first_revision_alone_answers_like_a_tree_of_one(deleted: bool) -> Non
     assert grown.graft(child, [rev], False, (200, 20))
     assert grown.leaves() == [child] and grown.history(child, 5) == [child, rev]
     assert solo.leaves() == [rev]  # growing copies: the solo tree is left as it was
+
+
+def test_a_first_revision_without_a_body_has_no_location() -> None:
+    rev = make_rev_id(None, True, {})
+    stub = SoloTree(rev, 1, True, -1, -1, seq=3)
+    assert stub.loc is None and stub.nodes[rev].loc is None
+    assert stub.grown().nodes[rev].loc is None
+    stub.loc = (40, 8)
+    assert stub.loc == (40, 8) and stub.grown().nodes[rev].loc == (40, 8)

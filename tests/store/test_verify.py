@@ -36,6 +36,37 @@ def test_the_flat_encoding_is_the_canonical_one_or_none(body: dict[str, Any], de
         allow_nan=False).encode("utf-8")
 
 
+# Flat bodies made to hit the shortcut's edges: every character JSON escapes, lone
+# surrogates (no UTF-8 form), quotes and backslashes in keys and values, bool beside
+# int, ints past 64 bits and too long to print, keys that are not strings.
+_edgy_text = st.text(st.characters(codec=None, min_codepoint=0, max_codepoint=0x10FFFF)
+                     | st.sampled_from('"\\\x00\x1f\x7f\ud800\udfff\u2028é🍎'), max_size=12)
+_edgy_scalars = (_edgy_text | st.booleans() | st.none() | st.integers(-(2**70), 2**70)
+                 | st.sampled_from([0, 1, -1, 10**5000, True, False]))
+_edgy_keys = _edgy_text | st.sampled_from(["a", "b", "A", "é", 'q"', "b\\s", "c\x01"])
+
+
+def _reference(parent: str, deleted: bool, body: dict[Any, Any]) -> bytes | None:
+    try:
+        return encoded_canonical(parent or None, deleted, body)
+    except (ValueError, TypeError):  # (what json refuses: the shortcut must refuse it too)
+        return None
+
+
+@settings(max_examples=600, deadline=None)
+@given(body=st.dictionaries(_edgy_keys, _edgy_scalars, max_size=6)
+       | st.dictionaries(st.integers(-3, 3) | st.booleans(), _edgy_scalars, max_size=3),
+       deleted=st.booleans(), parent=st.sampled_from(["", PARENT, 'x"y', "a\\b", "\ud800"]))
+def test_the_flat_encoding_is_exact_at_the_edges(body: dict[Any, Any], deleted: bool,
+                                                 parent: str) -> None:
+    fast = flat_canonical(parent, deleted, body)
+    assert fast is None or fast == _reference(parent, deleted, body)
+    texts = [parent, *(t for t in [*body, *body.values()] if type(t) is str)]
+    if fast is None and all(type(k) is str for k in body) and _reference(
+            parent, deleted, body) is not None:  # it declines only what JSON escapes
+        assert any(c in '"\\' or c < " " for text in texts for c in text)
+
+
 @pytest.mark.parametrize(
     "body",
     [
