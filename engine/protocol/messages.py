@@ -62,6 +62,8 @@ class Hello(_Message):
     version: tuple[int, int] = PROTOCOL_VERSION
     id: int | None = None
     re: int | None = None
+    # Server only: its database holds no revision (a client may push direct at once).
+    empty: bool = False
 
     def _check(self) -> None:
         check_str(self.peer_id, "peer_id", 128)
@@ -73,6 +75,7 @@ class Hello(_Message):
         for feature in self.features:
             check_str(feature, "features", 64)
         check_bool(self.read_only, "read_only")
+        check_bool(self.empty, "empty")
         if len(self.version) != 2:
             raise ValueError("version must be [major, minor].")
         for part in self.version:

@@ -87,6 +87,8 @@ def to_wire(msg: Message) -> dict[str, Any]:
                "db_uuid": msg.db_uuid, "features": list(msg.features),
                "read_only": msg.read_only}
         out.update({"id": msg.id} if msg.id is not None else {"re": msg.re})
+        if msg.empty:
+            out["empty"] = True
         return out
     if isinstance(msg, Subscribe):
         out = {"t": "subscribe", "id": msg.id, "since": msg.since, "continuous": msg.continuous}
@@ -221,7 +223,8 @@ def _parse_hello(w: dict[str, Any]) -> Hello:
     return Hello(peer_id=w["peer_id"], db_uuid=w["db_uuid"],
                  features=tuple(check_list(w.get("features", []), "features")),
                  read_only=w.get("read_only", False),
-                 version=(version[0], version[1]), id=_opt(w, "id"), re=_opt(w, "re"))
+                 version=(version[0], version[1]), id=_opt(w, "id"), re=_opt(w, "re"),
+                 empty=w.get("empty", False))
 
 
 def _parse_subscribe(w: dict[str, Any]) -> Subscribe:

@@ -130,6 +130,14 @@ class Pusher:
         await self._advance()
         return since
 
+    def skip_probe(self) -> None:
+        """The peer's database held no revision at its hello: whatever we offer, it
+        lacks, so revisions go direct from the first batch, unprobed. (Should another
+        peer fill it meanwhile, the acks' `have` turn direct off as usual.)"""
+        self.direct = True
+        self._probe = anyio.Event()
+        self._probe.set()  # (its id stays -1: no proposal is taken for the probe)
+
     def _local_changes(self, since: int, size: int) -> tuple[
             tuple[Proposal, ...], list[RevisionData], int, bool] | None:
         """(leaves to propose, revisions to push direct, last seq, whether that was

@@ -61,6 +61,7 @@ class ClientSession:
         self.remote_uuid = ""
         self.handshake_done = False
         self.peer_read_only = False
+        self.peer_empty = False  # its hello said its database holds no revision
         self.push_refused: ReadOnlyError | None = None  # set when a read-only peer is met
         self.done = self.total = 0
         self.pull_idle = not config.mode.pulls
@@ -110,6 +111,8 @@ class ClientSession:
         deltas = self.config.deltas and "deltas" in self.peer_features
         agreed = self.link.conn.client_features & self.link.conn.server_features
         self.push.direct_ok, self.push.deltas = DIRECT_FEATURE in agreed, deltas
+        if self.push.direct_ok and self.peer_empty:
+            self.push.skip_probe()
         self.sender = RevisionSender(self.link, self.db, deltas=deltas,
                                      on_done=self.push.batch_done,
                                      on_delivered=self.push.pushed,
@@ -148,6 +151,7 @@ class ClientSession:
         self.remote_uuid = self.checkpoints.remote_uuid = hello.db_uuid
         self.peer_features = set(hello.features)
         self.peer_read_only = hello.read_only
+        self.peer_empty = hello.empty
         self.handshake_done = True
 
     # -- dispatch ------------------------------------------------------------

@@ -118,8 +118,11 @@ class _Server:
         assert isinstance(hello, Hello) and hello.id is not None  # the state machine ensures it
         # Without "deltas" in our hello the client sends us full bodies too.
         features = tuple(f for f in FEATURES if self.deltas or f != "deltas")
+        # `empty`: a database that never held a revision lacks whatever the client
+        # pushes, so it may skip the probe of direct pushes (a hint: see client_push).
         await self.link.send(Hello(self.peer_id, self.db.uuid, features, self.read_only,
-                                   re=hello.id))
+                                   re=hello.id,
+                                   empty=not self.read_only and self.db.update_seq == 0))
         deltas = self.deltas and "deltas" in hello.features
         self.inline = InlineSender(self.db, INLINE_FEATURE in hello.features,
                                    INLINE_BULK_FEATURE in hello.features,

@@ -169,3 +169,14 @@ def test_direct_feature_is_listed_by_both_sides() -> None:
     conn = Connection(Role.SERVER)
     conn.receive(encode(to_wire(Hello("c", "db-a", ("direct",), id=1))))
     assert "direct" in conn.client_features
+
+
+def test_an_empty_servers_hello_says_so_and_older_peers_read_past_it() -> None:
+    hello = Hello("s", "db-b", ("direct",), re=1, empty=True)
+    wire = to_wire(hello)
+    assert wire["empty"] is True and parse(wire) == hello
+    assert "empty" not in to_wire(Hello("s", "db-b", ("direct",), re=1))  # only when true
+    # A hello from a peer that does not know the key parses as not empty.
+    assert parse({k: v for k, v in wire.items() if k != "empty"}).empty is False
+    with pytest.raises(RemoteProtocolError, match="empty must be true or false"):
+        parse({**wire, "empty": "yes"})

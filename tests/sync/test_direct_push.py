@@ -72,6 +72,11 @@ async def _push(a: Database, b: Database, log: list[tuple[str, bool, int]],
     return rep, events, peer
 
 
+def _ours(db: Database) -> dict[str, Any]:
+    """doc_map of `db` without the document a test gave it so it is not empty."""
+    return {k: v for k, v in doc_map(db).items() if not k.startswith("theirs")}
+
+
 def _sent(log: list[tuple[str, bool, int]]) -> Counter[str]:
     """Frames by kind; direct revs frames as "direct"."""
     return Counter("direct" if direct else kind for kind, direct, _ in log)
@@ -80,9 +85,10 @@ def _sent(log: list[tuple[str, bool, int]]) -> Counter[str]:
 async def test_push_goes_direct_after_the_probe(tmp_path: Path) -> None:
     a, b = open_db(tmp_path, "a"), open_db(tmp_path, "b")
     _fill(a, 0, 700)
+    _fill(b, 0, 1, "theirs")  # a peer that holds something: no `empty` hint, a probe
     log: list[tuple[str, bool, int]] = []
     rep, events, peer = await _push(a, b, log)
-    assert doc_map(a) == doc_map(b)
+    assert doc_map(a) == _ours(b)
     sent = _sent(log)
     assert sent["propose"] == 1 and sent["direct"] >= 1  # the probe, then no more proposals
     assert sum(n for kind, direct, n in log if direct) == 600  # after the probe's 100
@@ -92,6 +98,46 @@ async def test_push_goes_direct_after_the_probe(tmp_path: Path) -> None:
     assert rep.status.done == rep.status.total == 700
     assert rep.last_stats.duplicates == 0 and peer.sessions[0].duplicates == 0
     assert peer.errors == []
+
+
+async def test_push_to_an_empty_peer_goes_direct_from_the_first_frame(tmp_path: Path) -> None:
+    # Its hello says `empty`: it lacks whatever we offer, so no probe is proposed.
+    a, b = open_db(tmp_path, "a"), open_db(tmp_path, "b")
+    _fill(a, 0, 700)
+    log: list[tuple[str, bool, int]] = []
+    rep, events, peer = await _push(a, b, log)
+    assert doc_map(a) == doc_map(b)
+    assert _sent(log)["propose"] == 0
+    assert sum(n for kind, direct, n in log if direct) == 700
+    assert sorted(e.doc_id for e in events) == sorted(d.id for d in a.all_docs())
+    assert rep.status.done == rep.status.total == 700
+    assert rep.last_stats.duplicates == 0 and peer.errors == []
+
+
+async def test_an_empty_peer_filled_meanwhile_turns_direct_pushes_off(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Empty at its hello, but it holds our documents by the time they come (another
+    # peer was faster): the acks say "had", and the rest of the session proposes.
+    monkeypatch.setattr(client_push, "FIRST_BATCH", 10)
+    monkeypatch.setattr(client_push, "FEED_BATCH", 10)
+    a, b = open_db(tmp_path, "a"), open_db(tmp_path, "b")
+    _fill(a, 0, 300)
+    log: list[tuple[str, bool, int]] = []
+    real = Database.update_seq
+
+    def filled_once_read(db: Database) -> int:
+        seq: int = real.fget(db)  # type: ignore[attr-defined]
+        if db is b and seq == 0:
+            _fill(b, 0, 300)  # right after the server read it for its hello: empty
+        return seq
+
+    monkeypatch.setattr(Database, "update_seq", property(filled_once_read))
+    rep, events, peer = await _push(a, b, log)
+    direct = [n for kind, d, n in log if d]
+    assert direct and sum(direct) <= 10 * client_push.PUSH_WINDOW
+    assert _sent(log)["propose"] >= 1  # the rest was proposed (and answered "have")
+    assert doc_map(a) == doc_map(b)
+    assert events == [] and rep.last_stats.duplicates == 0 and peer.errors == []
 
 
 async def test_push_of_what_the_peer_holds_is_never_direct(tmp_path: Path) -> None:
@@ -154,11 +200,12 @@ async def test_revision_with_a_blob_is_proposed_and_its_blob_fetched(tmp_path: P
     _fill(a, 0, 150)
     ref = a.blobs.put(b"a picture", "image/png")
     a.save("pictured", {"image": ref}, rev=None)
+    _fill(b, 0, 1, "theirs")  # not empty: the first batch is a probe
     log: list[tuple[str, bool, int]] = []
     await _push(a, b, log)
     assert _sent(log)["direct"] >= 1 and _sent(log)["propose"] == 2
     assert b.blobs.read(ref["digest"]) == b"a picture"
-    assert doc_map(a) == doc_map(b)
+    assert doc_map(a) == _ours(b)
 
 
 @pytest.mark.parametrize("old", ["server", "client"])
