@@ -9,12 +9,14 @@ those of proposing, and no revision crosses one connection twice.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import anyio
 import msgpack
 import pytest
+from anyio.abc import TaskGroup
 
 import engine.sync.client_push as client_push
 import engine.sync.client_session as client_session
@@ -60,16 +62,29 @@ def _fill(db: Database, start: int, stop: int, prefix: str = "doc") -> None:
 
 async def _push(a: Database, b: Database, log: list[tuple[str, bool, int]],
                 **serve: Any) -> tuple[Any, list[DocumentReplicated], MemoryPeer]:
+    peers: list[MemoryPeer] = []
+
+    def connect(tg: TaskGroup) -> Any:
+        peers.append(MemoryPeer(b, tg, **serve))
+        return _recorded(peers[0], log)
+
+    rep, events = await _run_push(a, connect)
+    return rep, events, peers[0]
+
+
+async def _run_push(a: Database, connect: Callable[[TaskGroup], Any]
+                    ) -> tuple[Any, list[DocumentReplicated]]:
+    """A one-shot push from `a` to the peer `connect(task group)` connects to; the
+    replicator and the per-document events it reported."""
     async with anyio.create_task_group() as tg:
-        peer = MemoryPeer(b, tg, **serve)
-        rep = replicator(a, _recorded(peer, log), mode=Mode.PUSH)
+        rep = replicator(a, connect(tg), mode=Mode.PUSH)
         stream = rep.events(buffer=10_000)
         with anyio.fail_after(30):
             await rep.run()
         tg.cancel_scope.cancel()
     async with stream:
         events = [e async for e in stream if isinstance(e, DocumentReplicated)]
-    return rep, events, peer
+    return rep, events
 
 
 def _ours(db: Database) -> dict[str, Any]:
@@ -325,14 +340,7 @@ async def test_refused_direct_revision_is_reported_and_holds_the_checkpoint(
                 elif isinstance(msg, Revs):
                     await channel.send(conn.send(Ack(msg.id)))
 
-    async with anyio.create_task_group() as tg:
-        rep = replicator(a, ScriptedPeer(tg, server).connect, mode=Mode.PUSH)
-        stream = rep.events(buffer=10_000)
-        with anyio.fail_after(30):
-            await rep.run()
-        tg.cancel_scope.cancel()
-    async with stream:
-        events = [e async for e in stream if isinstance(e, DocumentReplicated)]
+    rep, events = await _run_push(a, lambda tg: ScriptedPeer(tg, server).connect)
     failed = [(e.doc_id, e.error) for e in events if e.error is not None]
     assert failed == [("doc-00100", "no room for it")]  # the first one after the probe
     assert len(events) == 150 and rep.status.done == rep.status.total == 149
