@@ -173,6 +173,9 @@ class ServerChannel:
                         await self._done.wait()
                     except EngineError:
                         pass
+            elif not self._done.is_set():  # a refusal's close is out; its drain is bounded
+                with anyio.move_on_after(self.settings.close_timeout):
+                    await self._done.wait()
             self._reader_scope.cancel()
         finally:
             self._close_finished.set()
@@ -272,7 +275,7 @@ class ServerChannel:
         if event.code == 1009:
             await self._abort(1009, "message too big", RemoteProtocolError(
                 f"The peer sent a frame over the limit of {self.settings.max_frame} bytes."
-            ))
+            ), drain=True)
         elif event.code == 1003:
             await self._abort(1003, "binary frames only", RemoteProtocolError(
                 "The peer sent a text frame; only binary frames are allowed."
@@ -282,7 +285,9 @@ class ServerChannel:
                 f"The peer broke the websocket protocol: {event.reason}."
             ))
 
-    async def _abort(self, code: int, reason: str, error: EngineError) -> None:
+    async def _abort(
+        self, code: int, reason: str, error: EngineError, *, drain: bool = False
+    ) -> None:
         self._fail(error)
         self.close_code = self.close_code or code
         log.info("Closing the connection from %s: %s", self._peer_address, error)
@@ -290,9 +295,23 @@ class ServerChannel:
             with anyio.move_on_after(self.settings.close_timeout):
                 try:
                     await self._send_close(code, reason)
+                    if drain:
+                        await self._drain()
                 except EngineError:
                     pass
         self._die()
+
+    async def _drain(self) -> None:
+        """Read and drop what the peer still sends, until it hangs up (the caller bounds
+        the wait). A message over the limit is refused at its header, when the peer is
+        still sending it: closing on unread bytes would reset the connection, and the
+        reset would throw away our close frame before the peer read why."""
+        self._in_send.close()  # (the handler learns at once)
+        try:
+            while True:
+                await self._stream.receive(READ_CHUNK)
+        except STREAM_ERRORS:
+            pass
 
     async def _heartbeat(self) -> None:
         interval = self.settings.heartbeat

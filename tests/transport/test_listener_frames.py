@@ -112,3 +112,15 @@ async def test_a_server_close_is_done_when_the_peer_answers_it() -> None:
                 await raw.send(event.response())
     channel, = handler.channels
     assert channel.close_code == 1001 and channel.state is WsState.CLOSED
+
+
+async def test_a_peer_still_sending_a_refused_message_reads_why_it_was_refused() -> None:
+    # Refused at its header, the message is still on its way: the listener reads and
+    # drops the rest rather than reset the connection (which would lose its close frame).
+    settings = WebSocketSettings(max_frame=64 * 1024)
+    async with running_listener(Recorder(), settings=settings) as listener, \
+            RawClient.connect(listener.port or 0) as raw:
+        with anyio.fail_after(10):
+            await raw.stream.send(frame(BINARY, b"z" * (8 * 1024 * 1024)))
+            event = await raw.next_event()
+            assert isinstance(event, CloseConnection) and event.code == 1009
