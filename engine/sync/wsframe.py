@@ -22,14 +22,14 @@ LOCAL_ONLY_CODES = frozenset((1005, 1006, 1015))
 NO_STATUS = 1005  # the code of a close frame without a payload
 
 
-def mask_in_place(buf: bytearray, key: bytes, start: int = 0) -> None:
-    """XOR buf[start:] with the 4-byte `key` (masking and unmasking are the same).
+def mask_in_place(buf: bytearray, key: bytes, start: int = 0, end: int | None = None) -> None:
+    """XOR buf[start:end] with the 4-byte `key` (masking and unmasking are the same).
 
     One translate per key byte over every fourth byte: ~1.1 ns/byte here, three
     times faster than XOR through a Python int (measured on 1 MiB and 64 KiB).
     """
     for i in range(4):
-        lane = slice(start + i, None, 4)
+        lane = slice(start + i, end, 4)
         buf[lane] = buf[lane].translate(_XOR[key[i]])
 
 
