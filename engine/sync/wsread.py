@@ -133,7 +133,8 @@ class FrameReader:
     def _take(self, data: bytes | memoryview, size: int) -> None:
         """Copy in and unmask `size` payload bytes of the current data frame."""
         fill = self._fill
-        self._buf[fill:fill + size] = data  # (room was made at the frame's header)
+        # (Grows the buffer only as payload arrives: a header alone costs no memory.)
+        self._buf[fill:fill + size] = data
         phase = (fill - self._start) & 3
         mask_in_place(self._buf, self._key[phase:] + self._key[:phase], fill, fill + size)
         self._fill = fill + size
@@ -200,9 +201,6 @@ class FrameReader:
         if not control:
             self._check_data_frame(opcode, length)
             self._start = self._fill
-            room = self._fill + length - len(self._buf)
-            if room > 0:
-                self._buf += bytes(room)
         self._opcode, self._fin, self._key, self._left = opcode, fin, key, length
         if not length:
             self._complete(events)

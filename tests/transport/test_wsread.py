@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import random
+import tracemalloc
 
 import pytest
 
@@ -123,6 +124,17 @@ def test_a_declared_length_over_the_limit_is_refused_before_its_payload() -> Non
     assert refusal(read(header, limit=64 * 1024)) == 1009
     assert refusal(read(frame(BINARY, b"x" * 1025)[:8], limit=1024)) == 1009
     assert read(frame(BINARY, b"x" * 1024), limit=1024) == [Message(b"x" * 1024)]
+
+
+def test_a_header_announcing_a_big_message_costs_no_memory_until_its_payload_comes() -> None:
+    reader = FrameReader(LIMIT)
+    tracemalloc.start()
+    try:
+        assert reader.feed(frame(BINARY, b"", length=LIMIT)[:14]) == []
+        held, _peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert held < 4096
 
 
 def test_fragments_adding_up_past_the_limit_are_refused_at_the_one_that_crosses_it() -> None:
