@@ -1,4 +1,4 @@
-"""Whole binary websocket frames built in one piece (RFC 6455 section 5.2).
+"""Whole websocket frames built in one piece (RFC 6455 section 5.2), and the masking.
 
 wsproto builds a frame by copying the message about six times and, for a
 client, masks it in a fresh copy; a 2 MiB revs frame cost the client ~10 ms
@@ -10,8 +10,27 @@ from __future__ import annotations
 import os
 import struct
 
-# _XOR[k] maps each byte to itself XOR k: bytes.translate then masks at C speed.
-_XOR = [bytes(b ^ k for b in range(256)) for k in range(256)]
+# _XOR[k] maps each byte to itself XOR k: bytes.translate then masks at C speed. Built
+# with one int XOR per table (0.2 ms at import, not 3.6 ms byte by byte).
+_IDENTITY, _ONES = int.from_bytes(bytes(range(256)), "big"), int.from_bytes(b"\x01" * 256, "big")
+_XOR = [(_IDENTITY ^ _ONES * k).to_bytes(256, "big") for k in range(256)]
+
+OP_BINARY, OP_CLOSE, OP_PING, OP_PONG = 0x2, 0x8, 0x9, 0xA
+# Close codes a peer must never send (RFC 6455 section 7.4.1): they only describe a
+# close locally, so a close frame carrying one says "normal closure" instead.
+LOCAL_ONLY_CODES = frozenset((1005, 1006, 1015))
+NO_STATUS = 1005  # the code of a close frame without a payload
+
+
+def mask_in_place(buf: bytearray, key: bytes, start: int = 0, end: int | None = None) -> None:
+    """XOR buf[start:end] with the 4-byte `key` (masking and unmasking are the same).
+
+    One translate per key byte over every fourth byte: ~1.1 ns/byte here, three
+    times faster than XOR through a Python int (measured on 1 MiB and 64 KiB).
+    """
+    for i in range(4):
+        lane = slice(start + i, end, 4)
+        buf[lane] = buf[lane].translate(_XOR[key[i]])
 
 
 def binary_header(length: int, *, masked: bool = False) -> bytes:
@@ -32,6 +51,23 @@ def masked_frame(payload: bytes, key: bytes | None = None) -> bytes:
     frame += key
     start = len(frame)
     frame += payload
-    for i in range(4):
-        frame[start + i::4] = frame[start + i::4].translate(_XOR[key[i]])
+    mask_in_place(frame, key, start)
     return bytes(frame)  # (one memcpy; the stream takes bytes)
+
+
+def control_frame(opcode: int, payload: bytes = b"") -> bytes:
+    """A server's (unmasked) ping, pong or close frame; payloads are at most 125 bytes."""
+    if len(payload) > 125:
+        raise ValueError(f"A control frame carries at most 125 bytes, not {len(payload)}.")
+    return bytes((0x80 | opcode, len(payload))) + payload
+
+
+def close_frame(code: int, reason: str = "") -> bytes:
+    """Our close frame, as wsproto builds it: no payload for 1005, 1000 for another
+    local-only code, the reason cut to fit 125 bytes on a character boundary."""
+    if code == NO_STATUS:
+        return control_frame(OP_CLOSE)
+    if code in LOCAL_ONLY_CODES:
+        code = 1000
+    text = reason.encode("utf-8")[:123].decode("utf-8", errors="ignore").encode("utf-8")
+    return control_frame(OP_CLOSE, struct.pack("!H", code) + text)

@@ -1,8 +1,9 @@
 """Server side of one websocket connection over an anyio byte stream.
 
-`ServerChannel` runs wsproto over a stream whose HTTP upgrade was accepted
-(see `wsupgrade`): whole binary frames in and out, pings answered and sent,
-a silent peer dropped, our frame limit enforced without buffering past it.
+`ServerChannel` speaks websocket frames over a stream whose HTTP upgrade was
+accepted (see `wsupgrade`): whole binary frames in (read by `wsread`) and out,
+pings answered and sent, a silent peer dropped, our frame limit enforced without
+buffering past it, and the close handshake (`WsState`) tracked here.
 """
 
 from __future__ import annotations
@@ -12,25 +13,16 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
+from enum import Enum
 from typing import TYPE_CHECKING
 
 import anyio
 from anyio.abc import ByteStream
-from wsproto import WSConnection
-from wsproto.connection import ConnectionState
-from wsproto.events import (
-    BytesMessage,
-    CloseConnection,
-    Event,
-    Ping,
-    Pong,
-    TextMessage,
-)
-from wsproto.utilities import LocalProtocolError as WsLocalProtocolError
 
 from engine.errors import EngineError, LocalProtocolError, NetworkError, RemoteProtocolError
 from engine.sync.channel import DEFAULT_MAX_FRAME, MessageChannel
-from engine.sync.wsframe import binary_header
+from engine.sync.wsframe import OP_PING, OP_PONG, binary_header, close_frame, control_frame
+from engine.sync.wsread import Close, FrameReader, Message, Ping, Refused
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +31,20 @@ log = logging.getLogger(__name__)
 # frame limit is still refused within one read of it.
 READ_CHUNK = 256 * 1024
 STREAM_ERRORS = (anyio.BrokenResourceError, anyio.ClosedResourceError, anyio.EndOfStream, OSError)
+
+
+class WsState(Enum):
+    """Where the close handshake stands (RFC 6455 section 7)."""
+
+    OPEN = "open"
+    LOCAL_CLOSING = "local closing"  # our close went out; the peer's answer is awaited
+    REMOTE_CLOSING = "remote closing"  # the peer's close came; ours has not gone out yet
+    CLOSED = "closed"
+
+
+# The legal moves: sending our close, reading the peer's; anything else, no move.
+_AFTER_CLOSE_SENT = {WsState.OPEN: WsState.LOCAL_CLOSING, WsState.REMOTE_CLOSING: WsState.CLOSED}
+_AFTER_CLOSE_READ = {WsState.OPEN: WsState.REMOTE_CLOSING, WsState.LOCAL_CLOSING: WsState.CLOSED}
 
 
 @dataclass(frozen=True)
@@ -57,11 +63,12 @@ class ServerChannel:
     """One accepted websocket connection; a `MessageChannel` while `running()`."""
 
     def __init__(
-        self, stream: ByteStream, ws: WSConnection, *, peer_address: str, user: str,
+        self, stream: ByteStream, *, peer_address: str, user: str,
         db: str, settings: WebSocketSettings, pending: bytes = b"",
     ) -> None:
         self._stream = stream
-        self._ws = ws
+        self._frames = FrameReader(settings.max_frame)
+        self.state = WsState.OPEN
         self._peer_address = peer_address
         self._user = user
         self.db = db
@@ -80,8 +87,6 @@ class ServerChannel:
         self._closing = False
         self._delivering = False
         self._last_seen = anyio.current_time()
-        self._parts: list[bytes | bytearray] = []
-        self._part_size = 0
         self.close_code: int | None = None  # the close code sent or received first
 
     @property
@@ -141,7 +146,7 @@ class ServerChannel:
         # One unmasked binary frame, written as header + payload: wsproto would make
         # four copies of the payload (megabytes per revs frame). No extension is ever
         # negotiated (see wsupgrade), so the frame is exactly what wsproto would build.
-        await self._send_event(None, (binary_header(len(frame)), frame))
+        await self._send_frame(binary_header(len(frame)), frame)
 
     async def receive(self) -> bytes:
         try:
@@ -160,14 +165,17 @@ class ServerChannel:
                 f"This side closed the connection (code {code}{': ' + reason if reason else ''})."
             ))
             self._in_receive.close()
-            if self._ws.state is ConnectionState.OPEN and not self._done.is_set():
+            if self.state is WsState.OPEN and not self._done.is_set():
                 self.close_code = self.close_code or code
                 with anyio.move_on_after(self.settings.close_timeout):
                     try:
-                        await self._send_event(CloseConnection(code=code, reason=reason))
+                        await self._send_close(code, reason)
                         await self._done.wait()
                     except EngineError:
                         pass
+            elif not self._done.is_set():  # a refusal's close is out; its drain is bounded
+                with anyio.move_on_after(self.settings.close_timeout):
+                    await self._done.wait()
             self._reader_scope.cancel()
         finally:
             self._close_finished.set()
@@ -176,22 +184,21 @@ class ServerChannel:
         if self._error is None:
             self._error = error
 
-    async def _send_event(self, event: Event | None, raw: tuple[bytes, ...] = ()) -> None:
-        """Write `event` (through wsproto) or, with None, the `raw` pieces of a frame."""
+    async def _send_close(self, code: int, reason: str = "") -> None:
+        await self._send_frame(close_frame(code, reason), closing=True)
+
+    async def _send_frame(self, *pieces: bytes, closing: bool = False) -> None:
+        """Write one frame (in pieces); with `closing`, our close frame."""
         with anyio.CancelScope() as scope:
             self._op_scopes.add(scope)
             try:
                 async with self._write_lock:
-                    if event is None:
-                        if self._ws.state is not ConnectionState.OPEN:
-                            raise self._error or NetworkError("The connection is closing.")
-                        pieces = raw if len(raw[-1]) > 65536 else (b"".join(raw),)
-                    else:
-                        try:
-                            pieces = (self._ws.send(event),)
-                        except WsLocalProtocolError as err:
-                            raise self._error or NetworkError(
-                                "The connection is closing.") from err
+                    if closing and self.state in _AFTER_CLOSE_SENT:
+                        self.state = _AFTER_CLOSE_SENT[self.state]
+                    elif closing or self.state is not WsState.OPEN:
+                        raise self._error or NetworkError("The connection is closing.")
+                    if len(pieces) > 1 and len(pieces[-1]) <= 65536:
+                        pieces = (b"".join(pieces),)
                     for data in pieces:
                         await self._stream.send(data)
             except STREAM_ERRORS as err:
@@ -226,57 +233,23 @@ class ServerChannel:
                     await self._feed(data)
         except EngineError as err:
             self._fail(err)
-        except WsLocalProtocolError as err:  # bytes after the close: the connection is over
-            self._fail(NetworkError("The connection is closed."))
-            log.debug("Data from %s after the close: %s", self._peer_address, err)
         finally:
             self._in_send.close()
             self._done.set()
 
     async def _feed(self, data: bytes) -> None:
-        self._ws.receive_data(data)
-        for event in self._ws.events():
-            if isinstance(event, Ping):
-                await self._send_event(event.response())
-            elif isinstance(event, BytesMessage):
-                await self._take_part(event)
-            elif isinstance(event, TextMessage):
-                await self._abort(1003, "binary frames only", RemoteProtocolError(
-                    "The peer sent a text frame; only binary frames are allowed."
-                ))
-            elif isinstance(event, CloseConnection):
-                if self._ws.state is ConnectionState.OPEN:
-                    # wsproto reports a frame it could not parse as a close in OPEN state.
-                    await self._abort(event.code, "protocol error", RemoteProtocolError(
-                        f"The peer broke the websocket protocol: {event.reason}."
-                    ))
-                    return
-                self.close_code = self.close_code or event.code
-                self._fail(NetworkError(
-                    f"The peer closed the connection (code {event.code}"
-                    f"{': ' + event.reason if event.reason else ''})."
-                ))
-                if self._ws.state is ConnectionState.REMOTE_CLOSING:
-                    with anyio.move_on_after(self.settings.close_timeout):
-                        await self._send_event(event.response())
-                self._done.set()
-                return
-            elif not isinstance(event, Pong):
-                log.debug("Ignoring websocket event %r from %s", event, self._peer_address)
+        for event in self._frames.feed(data):
+            if type(event) is Message:
+                await self._deliver(event.data)
+            elif type(event) is Ping:
+                await self._send_frame(control_frame(OP_PONG, event.payload))
+            elif type(event) is Close:
+                await self._peer_closed(event)
+            elif type(event) is Refused:
+                await self._refuse(event)
+            # (a Pong needs nothing: any bytes from the peer already count as a sign of life)
 
-    async def _take_part(self, event: BytesMessage) -> None:
-        self._part_size += len(event.data)
-        if self._part_size > self.settings.max_frame:
-            # Refuse before buffering more: the limit bounds our memory per connection.
-            await self._abort(1009, "message too big", RemoteProtocolError(
-                f"The peer sent a frame over the limit of {self.settings.max_frame} bytes."
-            ))
-            return
-        self._parts.append(event.data)  # (join copies them once, whole)
-        if not event.message_finished:
-            return
-        frame = b"".join(self._parts)
-        self._parts, self._part_size = [], 0
+    async def _deliver(self, frame: bytes) -> None:
         self._delivering = True
         try:
             await self._in_send.send(frame)
@@ -285,18 +258,60 @@ class ServerChannel:
         finally:
             self._delivering = False
 
-    async def _abort(self, code: int, reason: str, error: EngineError) -> None:
+    async def _peer_closed(self, event: Close) -> None:
+        self.close_code = self.close_code or event.code
+        self._fail(NetworkError(
+            f"The peer closed the connection (code {event.code}"
+            f"{': ' + event.reason if event.reason else ''})."
+        ))
+        answer = self.state is WsState.OPEN
+        self.state = _AFTER_CLOSE_READ.get(self.state, self.state)
+        if answer:
+            with anyio.move_on_after(self.settings.close_timeout):
+                await self._send_close(event.code, event.reason)  # (echoed, as RFC 6455 asks)
+        self._done.set()
+
+    async def _refuse(self, event: Refused) -> None:
+        if event.code == 1009:
+            await self._abort(1009, "message too big", RemoteProtocolError(
+                f"The peer sent a frame over the limit of {self.settings.max_frame} bytes."
+            ), drain=True)
+        elif event.code == 1003:
+            await self._abort(1003, "binary frames only", RemoteProtocolError(
+                "The peer sent a text frame; only binary frames are allowed."
+            ))
+        else:
+            await self._abort(event.code, "protocol error", RemoteProtocolError(
+                f"The peer broke the websocket protocol: {event.reason}."
+            ))
+
+    async def _abort(
+        self, code: int, reason: str, error: EngineError, *, drain: bool = False
+    ) -> None:
         self._fail(error)
         self.close_code = self.close_code or code
-        self._parts, self._part_size = [], 0
         log.info("Closing the connection from %s: %s", self._peer_address, error)
-        if self._ws.state is ConnectionState.OPEN:
+        if self.state is WsState.OPEN:
             with anyio.move_on_after(self.settings.close_timeout):
                 try:
-                    await self._send_event(CloseConnection(code=code, reason=reason))
+                    await self._send_close(code, reason)
+                    if drain:
+                        await self._drain()
                 except EngineError:
                     pass
         self._die()
+
+    async def _drain(self) -> None:
+        """Read and drop what the peer still sends, until it hangs up (the caller bounds
+        the wait). A message over the limit is refused at its header, when the peer is
+        still sending it: closing on unread bytes would reset the connection, and the
+        reset would throw away our close frame before the peer read why."""
+        self._in_send.close()  # (the handler learns at once)
+        try:
+            while True:
+                await self._stream.receive(READ_CHUNK)
+        except STREAM_ERRORS:
+            pass
 
     async def _heartbeat(self) -> None:
         interval = self.settings.heartbeat
@@ -318,7 +333,7 @@ class ServerChannel:
                 last_ping = now
                 with anyio.move_on_after(interval):
                     try:
-                        await self._send_event(Ping(payload=b"listsync"))
+                        await self._send_frame(control_frame(OP_PING, b"listsync"))
                     except EngineError:
                         return
 

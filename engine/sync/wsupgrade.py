@@ -161,7 +161,7 @@ async def accept_websocket(
         return Rejection(None, "lost during the upgrade", user)
     pending, _closed = http.trailing_data
     return ServerChannel(
-        stream, ws, peer_address=peer_address, user=user, db=db,
+        stream, peer_address=peer_address, user=user, db=db,
         settings=settings, pending=bytes(pending),
     )
 

@@ -52,3 +52,16 @@ def test_bytes_message_round_trip_through_wsproto_connection() -> None:
     server.receive_data(masked_frame(b"one") + masked_frame(b"two" * 50_000))
     got = [e for e in server.events() if isinstance(e, BytesMessage)]
     assert b"".join(bytes(e.data) for e in got) == b"one" + b"two" * 50_000
+
+
+def test_masking_xors_every_byte_with_its_key_byte_for_every_key_byte_value() -> None:
+    from engine.sync.wsframe import mask_in_place
+
+    data = bytes(range(256)) * 4
+    for k in range(0, 256, 4):
+        key = bytes((k, k + 1, k + 2, k + 3))
+        for start in (0, 3):
+            buf = bytearray(data)
+            mask_in_place(buf, key, start)
+            want = data[:start] + bytes(b ^ key[i % 4] for i, b in enumerate(data[start:]))
+            assert buf == want
