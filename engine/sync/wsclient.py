@@ -40,7 +40,7 @@ from engine.errors import (
     UsageError,
 )
 from engine.sync.channel import DEFAULT_MAX_FRAME, MessageChannel
-from engine.sync.wsframe import masked_frame
+from engine.sync.wsframe import FrameMasker
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +74,7 @@ class _Session(AsyncWebSocketSession):
         self.last_seen = anyio.current_time()
         self.delivering = False
         self.peer_close: CloseConnection | None = None
+        self._masker = FrameMasker()
 
     async def close(self, code: int = 1000, reason: str | None = None) -> None:
         # httpx-ws writes the close frame unbounded, inside a shield: a peer that
@@ -89,12 +90,12 @@ class _Session(AsyncWebSocketSession):
             await self.stream.write(data)
 
     async def send_frame(self, payload: bytes) -> None:
-        """`send_bytes`, with the frame built by `masked_frame` rather than wsproto
+        """`send_bytes`, with the frame built by our `FrameMasker` rather than wsproto
         (which only tracks fragmented messages; this is one whole frame)."""
         if self.connection.state is not ConnectionState.OPEN:
             raise WsLocalProtocolError(f"Nothing can be sent in state {self.connection.state}.")
         try:
-            await self._write(masked_frame(payload))
+            await self._write(self._masker.frame(payload))
         except httpcore.WriteError as err:  # as httpx-ws's own send does
             await self.close(1011, "Stream write error")
             raise WebSocketNetworkError() from err

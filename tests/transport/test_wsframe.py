@@ -6,9 +6,9 @@ import os
 
 import pytest
 from wsproto.events import BytesMessage
-from wsproto.frame_protocol import FrameProtocol, Opcode
+from wsproto.frame_protocol import FrameProtocol, Opcode, XorMaskerSimple
 
-from engine.sync.wsframe import binary_header, masked_frame
+from engine.sync.wsframe import FrameMasker, binary_header, masked_frame
 
 
 @pytest.mark.parametrize("size", [0, 1, 125, 126, 127, 65535, 65536, 3 * 1024 * 1024 + 3])
@@ -65,3 +65,23 @@ def test_masking_xors_every_byte_with_its_key_byte_for_every_key_byte_value() ->
             mask_in_place(buf, key, start)
             want = data[:start] + bytes(b ^ key[i % 4] for i, b in enumerate(data[start:]))
             assert buf == want
+
+
+def test_a_kept_masker_builds_each_frame_as_a_fresh_one() -> None:
+    # Sizes that grow, shrink within the kept buffer, shrink past it (the buffer is let
+    # go) and cross 64 KiB mask blocks at odd offsets: stale bytes must never leak.
+    masker = FrameMasker()
+    server = FrameProtocol(client=False, extensions=[])
+    for size in (3 * 65536 + 7, 10, 70001, 0, 1 << 20, 126, 65536 * 2 + 1, 5):
+        payload, key = os.urandom(size), os.urandom(4)
+        frame = masker.frame(payload, key)
+        assert frame == wsproto_frame(payload, key)
+        server.receive_bytes(frame)
+        (got,) = list(server.received_frames())
+        assert bytes(got.payload) == payload
+
+
+def wsproto_frame(payload: bytes, key: bytes) -> bytes:
+    """A client frame of `payload` masked with `key` by wsproto's masker."""
+    masked = XorMaskerSimple(key).process(bytearray(payload))
+    return binary_header(len(payload), masked=True) + key + bytes(masked)
