@@ -233,6 +233,9 @@ class ClientSession:
 
     async def _on_changes(self, msg: Changes) -> None:
         wanted = self.config.doc_ids
+        # Busy from now: the push half, woken by what this frame stores, must not report
+        # the session idle before the frame is answered and its checkpoint saved.
+        self.pull_idle = False
         self.diffing = True
         try:
             # Inline revisions first: the store says which it held already, so only the

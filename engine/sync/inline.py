@@ -33,7 +33,7 @@ from engine.store.database import Database
 from engine.store.peer import PeerRevision, get_packed
 from engine.store.revs import Revision
 from engine.sync.link import Link
-from engine.sync.storeio import resolve_revisions, run_db
+from engine.sync.storeio import LOOP_STORE_MAX, resolve_revisions, run_db
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -317,13 +317,13 @@ def pick(inline: tuple[RevisionData, ...], wanted: Container[str] | None,
 
 async def store_inline(link: Link, db: Database, revs: list[RevisionData],
                        accept: Callable[[Revision], bool] | None) -> InlineStored:
-    """Store what can be stored of `revs` (one durable batch on a worker thread).
+    """Store what can be stored of `revs` (one durable batch; see storeio.LOOP_STORE_MAX).
     A revision the store refuses (its body does not hash to its id) is the peer's
     protocol error: it is told so, and the connection closes."""
     hello = link.conn.peer_hello
     source = None if hello is None else hello.peer_id
     try:
-        return await anyio.to_thread.run_sync(_store, db, revs, accept, source)
+        return await run_db(db, len(revs) <= LOOP_STORE_MAX, _store, db, revs, accept, source)
     except (UsageError, BlobMissingError) as err:
         await link.fail("protocol", str(err))
         raise RemoteProtocolError(f"The peer sent a revision the store refused: {err}") from err

@@ -129,7 +129,7 @@ class _Server:
                                    self.link.conn.limits.max_frame)
         self.sender = RevisionSender(self.link, self.db, deltas=deltas, on_done=self._sent,
                                      on_delivered=self.inline.note_delivered)
-        self.receiver = RevisionReceiver(self.link, self.db, inline=True)
+        self.receiver = RevisionReceiver(self.link, self.db)
         async with anyio.create_task_group() as tg:
             tg.start_soon(self.sender.run)
             tg.start_soon(self._push_worker)

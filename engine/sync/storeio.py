@@ -30,6 +30,17 @@ from engine.store.revs import Revision
 T = TypeVar("T")
 Ts = TypeVarTuple("Ts")
 SMALL = 32  # documents: below this, store work is cheaper than a trip to a worker thread
+# Revisions in a received frame up to which it is stored on the event loop when the
+# database is idle, not in a worker thread (`run_db`): ~10-20 ms of store work at ~1 KB
+# a document. In a worker thread the store work contends for the GIL with the loop
+# reading and parsing the next frames, and allocates from another malloc arena. On a
+# 2-core machine that cost the receiver of a 10k push ~10-15% more CPU (201 vs 98
+# context switches, 12.3k vs 8.7k page faults), and inline a 10k pull ran 17-22% faster.
+# The price: the loop is busy for one frame's store work, so other tasks (another
+# connection, an app's screen) may wait that long. A timer task on a listener taking
+# a 10k push was late by at most 21-23 ms (p99 15-19) inline, against 9-13 (p99 5-8)
+# with the worker thread.
+LOOP_STORE_MAX = 2000
 
 
 async def run_db(db: Database, small: bool, fn: Callable[[*Ts], T], *args: *Ts) -> T:

@@ -20,7 +20,13 @@ from engine.store.database import Database
 from engine.store.revs import Revision
 from engine.sync.blobxfer import fetch_blob
 from engine.sync.link import Link
-from engine.sync.storeio import SMALL, load_revisions, resolve_revisions, run_db
+from engine.sync.storeio import (
+    LOOP_STORE_MAX,
+    SMALL,
+    load_revisions,
+    resolve_revisions,
+    run_db,
+)
 
 MAX_INFLIGHT = 16 * 1024 * 1024  # unacked revs bytes per connection
 MAX_PER_FRAME = 2000  # revisions in one revs frame (and one put_revisions call)
@@ -174,40 +180,23 @@ class Received:
     have: list[DocRev] = field(default_factory=list)  # of a direct frame: already held
 
 
-# Revisions in a frame up to which a listener stores it on the event loop (see
-# RevisionReceiver): ~10-20 ms of store work at ~1 KB a document.
-INLINE_STORE_MAX = 2000
-
-
 class RevisionReceiver:
-    """Stores incoming revs frames: deltas resolved, blobs fetched first, one batch write.
-
-    `inline`: store a frame of up to INLINE_STORE_MAX revisions on the event loop when
-    the database is idle (as `run_db` does small work), not in a worker thread. A
-    listener receiving a push sets it: in a worker thread the store work contends for
-    the GIL with the loop reading and parsing the next frames, which on a 2-core device
-    doubled the server's context switches and cost it ~10-15% more CPU per document (a
-    10k push: 98 vs 201 voluntary switches, 210-240 vs 250-290 ms). The price: the
-    loop is busy for one frame's store work, so other connections (and an app's
-    screen) may wait that long. A timer task on a listener taking a 10k push was
-    late by at most 21-23 ms (p99 15-19) inline, against 9-13 (p99 5-8) with the
-    worker thread. A pulling client keeps its worker thread (measured no faster
-    inline): it shares the loop with the app's screen."""
+    """Stores incoming revs frames: deltas resolved, blobs fetched first, one batch write
+    (on the event loop when the frame is small enough and the database idle: see
+    storeio.LOOP_STORE_MAX)."""
 
     def __init__(self, link: Link, db: Database, *,
-                 accept: Callable[[Revision], bool] | None = None,
-                 inline: bool = False) -> None:
+                 accept: Callable[[Revision], bool] | None = None) -> None:
         self.link = link
         self.db = db
         self.accept = accept
-        self.inline = inline
         self.max_blob = link.conn.limits.max_blob
 
     async def handle(self, msg: Revs) -> Received:
         out = Received()
         try:
             ready, out.full, blobs, stored, out.have = await run_db(
-                self.db, self.inline and len(msg.revs) <= INLINE_STORE_MAX,
+                self.db, len(msg.revs) <= LOOP_STORE_MAX,
                 self._resolve_and_store, msg)
         except (UsageError, BlobMissingError) as err:
             raise await self._refused(err) from err

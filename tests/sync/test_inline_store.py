@@ -1,6 +1,7 @@
-"""Where received revisions are stored: a listener stores a pushed frame on its event
-loop when the database is idle and the frame is not too big, else in a worker thread;
-a pulling client always in a worker thread (see RevisionReceiver)."""
+"""Where received revisions are stored: on the receiver's event loop when the database
+is idle and the frame is not too big, else in a worker thread (storeio.LOOP_STORE_MAX):
+a listener taking a push, and a client pulling (bodies inline in changes frames, or
+asked for and sent in revs frames)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from typing import Any
 import anyio
 import pytest
 
+import engine.sync.inline as inline
 import engine.sync.transfer as transfer
 from engine.store import Database
 from engine.sync.config import Mode
@@ -57,7 +59,7 @@ async def test_a_frame_over_the_limit_is_stored_in_a_worker_thread(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     a, b = open_db(tmp_path, "a"), open_db(tmp_path, "b")
     _fill(a, 700)
-    monkeypatch.setattr(transfer, "INLINE_STORE_MAX", 99)  # every frame has 100 or more
+    monkeypatch.setattr(transfer, "LOOP_STORE_MAX", 99)  # every frame has 100 or more
     calls = _record_threads(b, monkeypatch)
     await _sync(a, b, b, Mode.PUSH)
     assert doc_map(a) == doc_map(b)
@@ -78,7 +80,7 @@ def _hold_lock_from_first_frame(db: Database, monkeypatch: pytest.MonkeyPatch,
             until.wait(10)
 
     async def handle(self: transfer.RevisionReceiver, msg: Any) -> Any:
-        if self.inline and not held.is_set():
+        if not held.is_set():
             threading.Thread(target=hold, daemon=True).start()
             held.wait(10)
         return await real_handle(self, msg)
@@ -108,11 +110,23 @@ async def test_a_frame_for_a_busy_database_waits_in_a_worker_thread_not_on_the_l
     assert len(calls) >= 2 and all(t == loop for t, _ in calls[1:])  # idle again
 
 
-async def test_a_pulling_client_stores_in_a_worker_thread(
+async def test_a_pulling_client_stores_on_its_event_loop(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     a, b = open_db(tmp_path, "a"), open_db(tmp_path, "b")
     _fill(b, 700)
     calls = _record_threads(a, monkeypatch)
     await _sync(b, a, b, Mode.PULL)
     assert doc_map(a) == doc_map(b)
-    assert calls and all(t != threading.get_ident() for t, _ in calls)
+    assert sum(n for _, n in calls) == 700
+    assert {t for t, _ in calls} == {threading.get_ident()}
+
+
+async def test_a_pulled_frame_over_the_limit_is_stored_in_a_worker_thread(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    a, b = open_db(tmp_path, "a"), open_db(tmp_path, "b")
+    _fill(b, 700)
+    monkeypatch.setattr(inline, "LOOP_STORE_MAX", 99)  # every frame has 100 or more
+    calls = _record_threads(a, monkeypatch)
+    await _sync(b, a, b, Mode.PULL)
+    assert doc_map(a) == doc_map(b)
+    assert calls and all(n >= 100 and t != threading.get_ident() for t, n in calls)
