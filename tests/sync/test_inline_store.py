@@ -44,28 +44,6 @@ async def _sync(src: Database, dst: Database, served: Database, mode: Mode) -> N
         tg.cancel_scope.cancel()
 
 
-async def test_a_listener_stores_pushed_frames_on_its_event_loop(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    a, b = open_db(tmp_path, "a"), open_db(tmp_path, "b")
-    _fill(a, 700)
-    calls = _record_threads(b, monkeypatch)
-    await _sync(a, b, b, Mode.PUSH)
-    assert doc_map(a) == doc_map(b)
-    assert sum(n for _, n in calls) == 700 and len(calls) >= 2
-    assert {t for t, _ in calls} == {threading.get_ident()}
-
-
-async def test_a_frame_over_the_limit_is_stored_in_a_worker_thread(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    a, b = open_db(tmp_path, "a"), open_db(tmp_path, "b")
-    _fill(a, 700)
-    monkeypatch.setattr(transfer, "LOOP_STORE_MAX", 99)  # every frame has 100 or more
-    calls = _record_threads(b, monkeypatch)
-    await _sync(a, b, b, Mode.PUSH)
-    assert doc_map(a) == doc_map(b)
-    assert calls and all(n >= 100 and t != threading.get_ident() for t, n in calls)
-
-
 def _hold_lock_from_first_frame(db: Database, monkeypatch: pytest.MonkeyPatch,
                                 until: threading.Event) -> None:
     """From the listener's first revs frame on, `db`'s in-process lock is held by a
@@ -110,23 +88,36 @@ async def test_a_frame_for_a_busy_database_waits_in_a_worker_thread_not_on_the_l
     assert len(calls) >= 2 and all(t == loop for t, _ in calls[1:])  # idle again
 
 
-async def test_a_pulling_client_stores_on_its_event_loop(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+# A listener taking a push (revs frames) and a client pulling (bodies in changes frames):
+# (mode, the module whose limit applies to that receiver).
+RECEIVERS = [pytest.param(Mode.PUSH, transfer, id="push"),
+             pytest.param(Mode.PULL, inline, id="pull")]
+
+
+async def _receive_700(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mode: Mode
+                       ) -> list[tuple[int, int]]:
+    """Sync 700 documents from a sender to a receiver (the listener when pushing, the
+    client when pulling): the receiver's put_revisions calls, as _record_threads."""
     a, b = open_db(tmp_path, "a"), open_db(tmp_path, "b")
-    _fill(b, 700)
-    calls = _record_threads(a, monkeypatch)
-    await _sync(b, a, b, Mode.PULL)
+    sender, receiver = (a, b) if mode is Mode.PUSH else (b, a)
+    _fill(sender, 700)
+    calls = _record_threads(receiver, monkeypatch)
+    await _sync(sender, receiver, b, mode)
     assert doc_map(a) == doc_map(b)
     assert sum(n for _, n in calls) == 700
-    assert {t for t, _ in calls} == {threading.get_ident()}
+    return calls
 
 
-async def test_a_pulled_frame_over_the_limit_is_stored_in_a_worker_thread(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    a, b = open_db(tmp_path, "a"), open_db(tmp_path, "b")
-    _fill(b, 700)
-    monkeypatch.setattr(inline, "LOOP_STORE_MAX", 99)  # every frame has 100 or more
-    calls = _record_threads(a, monkeypatch)
-    await _sync(b, a, b, Mode.PULL)
-    assert doc_map(a) == doc_map(b)
-    assert calls and all(n >= 100 and t != threading.get_ident() for t, n in calls)
+@pytest.mark.parametrize(("mode", "module"), RECEIVERS)
+async def test_received_frames_are_stored_on_the_event_loop(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mode: Mode, module: Any) -> None:
+    calls = await _receive_700(tmp_path, monkeypatch, mode)
+    assert len(calls) >= 2 and {t for t, _ in calls} == {threading.get_ident()}
+
+
+@pytest.mark.parametrize(("mode", "module"), RECEIVERS)
+async def test_a_frame_over_the_limit_is_stored_in_a_worker_thread(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mode: Mode, module: Any) -> None:
+    monkeypatch.setattr(module, "LOOP_STORE_MAX", 99)  # every frame has 100 or more
+    calls = await _receive_700(tmp_path, monkeypatch, mode)
+    assert all(n >= 100 and t != threading.get_ident() for t, n in calls)
