@@ -15,7 +15,8 @@ import struct
 _IDENTITY, _ONES = int.from_bytes(bytes(range(256)), "big"), int.from_bytes(b"\x01" * 256, "big")
 _XOR = [(_IDENTITY ^ _ONES * k).to_bytes(256, "big") for k in range(256)]
 
-OP_BINARY, OP_CLOSE, OP_PING, OP_PONG = 0x2, 0x8, 0x9, 0xA
+OP_CONTINUATION, OP_TEXT, OP_BINARY = 0x0, 0x1, 0x2
+OP_CLOSE, OP_PING, OP_PONG = 0x8, 0x9, 0xA
 # Close codes a peer must never send (RFC 6455 section 7.4.1): they only describe a
 # close locally, so a close frame carrying one says "normal closure" instead.
 LOCAL_ONLY_CODES = frozenset((1005, 1006, 1015))
@@ -36,11 +37,12 @@ def mask_in_place(buf: bytearray, key: bytes, start: int = 0, end: int | None = 
 def binary_header(length: int, *, masked: bool = False) -> bytes:
     """Header of a final binary frame of `length` bytes (the mask key not included)."""
     bit = 0x80 if masked else 0
+    first = 0x80 | OP_BINARY  # FIN set: always one whole frame
     if length < 126:
-        return bytes((0x82, bit | length))
+        return bytes((first, bit | length))
     if length < 65536:
-        return struct.pack("!BBH", 0x82, bit | 126, length)
-    return struct.pack("!BBQ", 0x82, bit | 127, length)
+        return struct.pack("!BBH", first, bit | 126, length)
+    return struct.pack("!BBQ", first, bit | 127, length)
 
 
 def masked_frame(payload: bytes, key: bytes | None = None) -> bytes:

@@ -20,12 +20,21 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
-from engine.sync.wsframe import LOCAL_ONLY_CODES, NO_STATUS, mask_in_place
+from engine.sync.wsframe import (
+    LOCAL_ONLY_CODES,
+    NO_STATUS,
+    OP_BINARY,
+    OP_CLOSE,
+    OP_CONTINUATION,
+    OP_PING,
+    OP_PONG,
+    OP_TEXT,
+    mask_in_place,
+)
 
 _MAX_HEADER = 14  # 2 bytes, an 8-byte length, a 4-byte mask key
 _KEEP = 64 * 1024  # a message buffer this small is always kept
-_OPCODES = frozenset((0x0, 0x1, 0x2, 0x8, 0x9, 0xA))
-_OP_CONTINUATION, _OP_TEXT, _OP_CLOSE, _OP_PING = 0x0, 0x1, 0x8, 0x9
+_OPCODES = frozenset((OP_CONTINUATION, OP_TEXT, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG))
 # Codes 1000-2999 a peer may send: the ones RFC 6455 and its registry define.
 _KNOWN_CODES = frozenset((*range(1000, 1004), *range(1005, 1014), 1015))
 
@@ -207,12 +216,12 @@ class FrameReader:
         return used
 
     def _check_data_frame(self, opcode: int, length: int) -> None:
-        if opcode == _OP_CONTINUATION:
+        if opcode == OP_CONTINUATION:
             if not self._in_message:
                 raise _Refusal("a continuation frame outside a fragmented message")
         elif self._in_message:
             raise _Refusal("a new message inside a fragmented one")
-        elif opcode == _OP_TEXT:
+        elif opcode == OP_TEXT:
             raise _Refusal("a text frame", 1003)
         self._size += length
         if self._size > self.max_message:
@@ -226,9 +235,9 @@ class FrameReader:
             payload = self._control
             self._control = bytearray()
             mask_in_place(payload, self._key)
-            if opcode == _OP_PING:
+            if opcode == OP_PING:
                 events.append(Ping(bytes(payload)))
-            elif opcode == _OP_CLOSE:
+            elif opcode == OP_CLOSE:
                 events.append(_close_event(payload))
                 self._finish()
             else:
